@@ -1,0 +1,117 @@
+"""One change-event model shared by every CDC approach.
+
+Each approach (Debezium envelope, logical decoding, trigger audit rows, polling, Delta CDF,
+Iceberg snapshot diffs, ...) normalises what it reads into :class:`ChangeEvent`; log-compaction
+markers become :class:`Tombstone`. Validation, lag measurement, sinks and the report only speak
+this model.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Op = Literal["c", "u", "d", "r"]
+"""c = create (insert), u = update, d = delete, r = read (snapshot)."""
+
+OPS: frozenset[str] = frozenset({"c", "u", "d", "r"})
+
+
+class MalformedEvent(ValueError):
+    """A record could not be turned into a change event; the message says what and where."""
+
+
+def _iso(ts: float | None) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC string with microseconds (None stays None)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="microseconds")
+
+
+def jsonable(value: Any) -> Any:
+    """Convert a value to something ``json.dumps`` accepts, keeping it readable."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One row change as seen by a CDC approach.
+
+    ``source`` holds the approach-specific position (lsn, txId, snapshot flag,
+    topic/partition/offset, ...). ``commit_ts`` is the source commit time and ``observed_ts``
+    the time the consumer saw the change, both in epoch seconds (UTC).
+    """
+
+    op: Op
+    key: tuple[Any, ...]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    source: dict[str, Any]
+    commit_ts: float | None
+    observed_ts: float | None
+
+    @property
+    def row(self) -> dict[str, Any] | None:
+        """The row the event is about: ``after`` for c/r/u, ``before`` for d."""
+        return self.before if self.op == "d" else self.after
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """``observed_ts - commit_ts`` when both are known, else None (may be < 0 on skew)."""
+        if self.observed_ts is None or self.commit_ts is None:
+            return None
+        return self.observed_ts - self.commit_ts
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (timestamps as numbers and as ISO strings)."""
+        return {
+            "op": self.op,
+            "key": jsonable(self.key),
+            "before": jsonable(self.before),
+            "after": jsonable(self.after),
+            "source": jsonable(self.source),
+            "commit_ts": self.commit_ts,
+            "commit_time": _iso(self.commit_ts),
+            "observed_ts": self.observed_ts,
+            "observed_time": _iso(self.observed_ts),
+            "lag_seconds": self.lag_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A log-compaction marker (Kafka record with a null value) for ``key``; not a change."""
+
+    key: tuple[Any, ...]
+    source: dict[str, Any]
+    observed_ts: float | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {
+            "tombstone": True,
+            "key": jsonable(self.key),
+            "source": jsonable(self.source),
+            "observed_ts": self.observed_ts,
+            "observed_time": _iso(self.observed_ts),
+        }

@@ -1,0 +1,114 @@
+"""Reading change topics: consume until a condition holds, with a deadline."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message
+
+from cdc_support.debezium import parse_message
+from cdc_support.events import ChangeEvent, Tombstone
+from cdc_support.waiting import WaitTimeout
+
+
+@dataclass
+class TopicRecords:
+    """Records read so far from one or more topics, raw and parsed."""
+
+    records: list[ChangeEvent | Tombstone] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[ChangeEvent]:
+        """Change events, without tombstones."""
+        return [r for r in self.records if isinstance(r, ChangeEvent)]
+
+    @property
+    def tombstones(self) -> list[Tombstone]:
+        """Tombstones (value null) in topic order."""
+        return [r for r in self.records if isinstance(r, Tombstone)]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class TopicReader:
+    """A confluent-kafka consumer reading topics from the beginning, parsing Debezium records."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Iterable[str],
+        *,
+        group_id: str | None = None,
+        parse: Callable[[Message], ChangeEvent | Tombstone] = parse_message,
+    ) -> None:
+        self.topics = list(topics)
+        self._parse = parse
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id or f"cdc-spec-reader-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "topic.metadata.refresh.interval.ms": 1000,
+                "allow.auto.create.topics": False,
+            }
+        )
+        self._consumer.subscribe(self.topics)
+        self.seen = TopicRecords()
+
+    def __repr__(self) -> str:
+        return f"TopicReader({', '.join(self.topics)}; {len(self.seen)} read)"
+
+    def poll_once(self, timeout: float = 0.5) -> int:
+        """Read what is available now; returns how many records were added."""
+        added = 0
+        for msg in self._consumer.consume(num_messages=500, timeout=timeout):
+            error = msg.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    continue
+                raise RuntimeError(f"Kafka error while reading {self.topics}: {error}")
+            self.seen.records.append(self._parse(msg))
+            added += 1
+        return added
+
+    def read_until(
+        self,
+        done: Callable[[TopicRecords], bool],
+        *,
+        timeout: float,
+        expected: str,
+    ) -> TopicRecords:
+        """Consume until `done(seen)` holds; on deadline raise WaitTimeout (expected vs seen)."""
+        started = time.monotonic()
+        deadline = started + timeout
+        polls = 0
+        while not done(self.seen):
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"{expected} on {', '.join(self.topics)}",
+                    f"{len(self.seen.events)} change events and "
+                    f"{len(self.seen.tombstones)} tombstones",
+                    elapsed=time.monotonic() - started,
+                    attempts=polls,
+                    hint="is the connector RUNNING? its status and the Connect log tell.",
+                )
+            self.poll_once(timeout=min(0.5, max(0.05, deadline - time.monotonic())))
+            polls += 1
+        return self.seen
+
+    def read_count(self, count: int, *, timeout: float) -> TopicRecords:
+        """Consume until at least `count` change events (tombstones not counted) arrived."""
+        return self.read_until(
+            lambda seen: len(seen.events) >= count,
+            timeout=timeout,
+            expected=f"{count} change events",
+        )
+
+    def close(self) -> None:
+        """Leave the group and release the client."""
+        self._consumer.close()

@@ -1,0 +1,42 @@
+"""Exceptions raised by the pytest_cdc plugin; each message names the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class CdcUsageError(pytest.UsageError):
+    """A bad option or ini value; the message lists what is allowed."""
+
+
+class BackendNotAvailable(CdcUsageError):
+    """The chosen backend cannot run here (not built yet, or no engine)."""
+
+
+class RuntimeMissing(RuntimeError):
+    """A binary or jar the native backend needs is not installed."""
+
+
+class StackStartError(RuntimeError):
+    """A stack component did not become ready; says what was awaited and what was seen."""
+
+    def __init__(
+        self,
+        component: str,
+        awaited: str,
+        seen: str,
+        *,
+        log_tail: str = "",
+        hint: str = "",
+    ) -> None:
+        self.component = component
+        lines = [
+            f"{component} did not start: waited for {awaited}",
+            f"  seen: {seen}",
+        ]
+        if hint:
+            lines.append(f"  hint: {hint}")
+        if log_tail:
+            lines.append(f"  last lines of the {component} log:")
+            lines.extend(f"    | {line}" for line in log_tail.splitlines())
+        super().__init__("\n".join(lines))

@@ -1,0 +1,163 @@
+"""The plugin's fixtures: the session stack, per-scenario databases, clients and factories.
+
+Per resource, as in pytest-postgresql: a session-scoped service (`cdc_stack`), a per-test
+clean place to work (`pg_database`), clients (`pg_conn`, `connect_client`) and factories
+(`kafka_reader_factory`, `debezium_connector_factory`) whose teardown removes what they made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+
+from cdc_support.connect import ConnectClient, ConnectorStatus
+from cdc_support.connectors import postgres_connector_config, topic_for
+from cdc_support.kafka_topics import TopicReader
+from pytest_cdc.janitor import PgDatabase, drop_slot, scenario_database, scenario_name
+from pytest_cdc.stack import Stack
+from pytest_cdc.state import get_state
+
+
+@pytest.fixture(scope="session")
+def cdc_stack(request: pytest.FixtureRequest) -> Stack:
+    """The running CDC stack (endpoints only), started once per session."""
+    return get_state(request.config).stack()
+
+
+@pytest.fixture
+def cdc_scenario_name(request: pytest.FixtureRequest) -> str:
+    """A unique identifier for this test, used to name its database, slot, topics."""
+    return scenario_name((request.node.originalname or request.node.name).removeprefix("test_"))
+
+
+@pytest.fixture
+def pg_database(cdc_stack: Stack, cdc_scenario_name: str) -> Iterator[PgDatabase]:
+    """A fresh PostgreSQL database for this test; dropped (with its slots) afterwards."""
+    with scenario_database(cdc_stack.postgres_dsn, cdc_scenario_name) as database:
+        yield database
+
+
+@pytest.fixture
+def pg_conn(pg_database: PgDatabase) -> Iterator[psycopg.Connection]:
+    """An autocommit psycopg connection to this test's database."""
+    with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def connect_client(cdc_stack: Stack) -> ConnectClient:
+    """A REST client for the stack's Kafka Connect worker."""
+    return ConnectClient(cdc_stack.connect_url)
+
+
+@pytest.fixture
+def kafka_reader_factory(cdc_stack: Stack) -> Iterator[Callable[..., TopicReader]]:
+    """Make `TopicReader`s (from the earliest offset); all are closed after the test."""
+    readers: list[TopicReader] = []
+
+    def make(topics: Sequence[str], **kwargs: Any) -> TopicReader:
+        reader = TopicReader(cdc_stack.kafka_bootstrap, topics, **kwargs)
+        readers.append(reader)
+        return reader
+
+    yield make
+    for reader in readers:
+        reader.close()
+
+
+@dataclass
+class DebeziumConnector:
+    """A registered Debezium connector and the names it owns."""
+
+    name: str
+    topic_prefix: str
+    slot_name: str
+    publication_name: str
+    config: dict[str, Any]
+    client: ConnectClient = field(repr=False)
+
+    def topic(self, table: str, schema: str = "public") -> str:
+        """The change topic of one table."""
+        return topic_for(self.topic_prefix, schema, table)
+
+    def status(self) -> ConnectorStatus:
+        """Current connector/task state."""
+        return self.client.status(self.name)
+
+    def __repr__(self) -> str:
+        return f"DebeziumConnector({self.name})"
+
+
+@pytest.fixture
+def debezium_connector_factory(
+    cdc_stack: Stack,
+    connect_client: ConnectClient,
+    pg_database: PgDatabase,
+    cdc_scenario_name: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., DebeziumConnector]]:
+    """Register Debezium PostgreSQL connectors on this test's database and wait for RUNNING.
+
+    Teardown deletes each connector, waits until it is gone, and drops its replication slot
+    and publication, so nothing pins WAL after the test.
+    """
+    created: list[DebeziumConnector] = []
+
+    def create(
+        tables: Sequence[str],
+        *,
+        snapshot_mode: str = "initial",
+        tombstones_on_delete: bool = True,
+        extra: dict[str, Any] | None = None,
+        timeout: float = 60.0,
+    ) -> DebeziumConnector:
+        n = len(created)
+        base = cdc_scenario_name if n == 0 else f"{cdc_scenario_name}_{n}"
+        ep = cdc_stack.endpoints
+        config = postgres_connector_config(
+            host=ep.postgres_host,
+            port=ep.postgres_port,
+            user=ep.postgres_user,
+            password=ep.postgres_password,
+            dbname=pg_database.name,
+            topic_prefix=base,
+            slot_name=base,
+            publication_name=f"{base}_pub",
+            tables=[t if "." in t else f"public.{t}" for t in tables],
+            snapshot_mode=snapshot_mode,
+            tombstones_on_delete=tombstones_on_delete,
+            extra=extra,
+        )
+        connector = DebeziumConnector(
+            name=base,
+            topic_prefix=base,
+            slot_name=base,
+            publication_name=f"{base}_pub",
+            config=config,
+            client=connect_client,
+        )
+        created.append(connector)
+        connect_client.create(connector.name, config)
+        connect_client.wait_running(connector.name, timeout=timeout)
+        return connector
+
+    yield create
+    problems: list[str] = []
+    for connector in created:
+        try:
+            connect_client.delete(connector.name)
+            connect_client.wait_gone(connector.name)
+        except Exception as exc:
+            problems.append(f"deleting connector {connector.name}: {exc}")
+        try:
+            with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+                drop_slot(conn, connector.slot_name)
+                conn.execute(f'DROP PUBLICATION IF EXISTS "{connector.publication_name}"')
+        except Exception as exc:
+            problems.append(f"dropping slot {connector.slot_name}: {exc}")
+    for problem in problems:
+        request.node.warn(pytest.PytestWarning(f"cdc teardown: {problem}"))

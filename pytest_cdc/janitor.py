@@ -1,0 +1,85 @@
+"""Per-scenario PostgreSQL databases and replication slots that are always cleaned up."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+MAX_IDENTIFIER = 63
+
+
+def scenario_name(label: str, *, prefix: str = "cdc") -> str:
+    """A unique, valid identifier for one scenario: prefix, a slug of the label, a short id."""
+    slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+    suffix = uuid.uuid4().hex[:8]
+    room = MAX_IDENTIFIER - len(prefix) - len(suffix) - 2
+    return f"{prefix}_{slug[: max(room, 0)].rstrip('_')}_{suffix}"
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    """A database created for one scenario."""
+
+    name: str
+    dsn: str
+
+    def __repr__(self) -> str:
+        return f"PgDatabase({self.name})"
+
+
+def _with_dbname(dsn: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
+
+
+@contextmanager
+def scenario_database(admin_dsn: str, name: str) -> Iterator[PgDatabase]:
+    """Create database `name`; on exit drop its replication slots and the database itself."""
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield PgDatabase(name=name, dsn=_with_dbname(admin_dsn, name))
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            drop_database_slots(admin, name)
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def drop_database_slots(admin: psycopg.Connection, database: str, timeout: float = 15.0) -> None:
+    """Drop every replication slot of `database`, ending the walsenders still holding them."""
+    rows = admin.execute(
+        "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (database,)
+    ).fetchall()
+    for (slot,) in rows:
+        drop_slot(admin, slot, timeout=timeout)
+
+
+def drop_slot(admin: psycopg.Connection, slot: str, timeout: float = 15.0) -> bool:
+    """Drop one slot; a slot still active is released by ending its walsender first.
+
+    Returns False when the slot did not exist. Polls with a deadline: a connector that was
+    just deleted releases its slot a moment later.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        row = admin.execute(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone()
+        if row is None:
+            return False
+        active_pid = row[0]
+        if active_pid is None:
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            return True
+        if time.monotonic() >= deadline:
+            admin.execute("SELECT pg_terminate_backend(%s)", (active_pid,))
+            deadline = time.monotonic() + timeout
+        time.sleep(0.1)  # polling interval while the walsender lets go

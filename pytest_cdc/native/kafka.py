@@ -1,0 +1,169 @@
+"""A single-node Kafka broker in KRaft combined mode, and a Kafka Connect distributed worker."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from pathlib import Path
+
+import requests
+
+from pytest_cdc.native.process import ServiceProcess
+from pytest_cdc.native.runtime import NativeRuntime
+
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+JAVA_EXIT_ON_SIGTERM = 143
+READY_LINE = b"Kafka Server started"
+
+
+def write_properties(path: Path, props: dict[str, object]) -> Path:
+    """Write a Java .properties file."""
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    return path
+
+
+def new_cluster_id() -> str:
+    """URL-safe base64 of 16 random bytes, unpadded, not starting with '-'."""
+    raw = bytearray(os.urandom(16))
+    raw[0] &= 0x7F  # keeps the first base64 character out of '-' and '_'
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+
+
+def _java(runtime: NativeRuntime, classpath: str, heap: str, main: list[str]) -> list[str]:
+    return [
+        str(runtime.java),
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        "-cp",
+        classpath,
+        *main,
+    ]
+
+
+def kafka_service(
+    runtime: NativeRuntime, workdir: Path, port: int, controller_port: int, *, timeout: float
+) -> ServiceProcess:
+    """The broker process (storage formatted on first use); `start()` it."""
+    logdir = workdir / "kafka-data"
+    config = write_properties(
+        workdir / "server.properties",
+        {
+            "process.roles": "broker,controller",
+            "node.id": 1,
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},"
+            f"CONTROLLER://127.0.0.1:{controller_port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": logdir,
+            "num.partitions": 1,
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": 1,
+            "offsets.topic.num.partitions": 5,
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": 1,
+            "share.coordinator.state.topic.min.isr": 1,
+            "group.initial.rebalance.delay.ms": 0,
+            "log.flush.interval.messages": 9223372036854775807,
+        },
+    )
+    if not logdir.exists():
+        _format_storage(runtime, workdir, config)
+    bootstrap = f"127.0.0.1:{port}"
+
+    def probe(service: ServiceProcess) -> str | None:
+        if READY_LINE in service.log_since_start():
+            return None
+        return f"no {READY_LINE.decode()!r} line in the log yet"
+
+    return ServiceProcess(
+        "kafka",
+        _java(runtime, runtime.broker_classpath, "768m", ["kafka.Kafka", str(config)]),
+        log_path=workdir / "kafka.log",
+        probe=probe,
+        awaited=f"the broker at {bootstrap} to log {READY_LINE.decode()!r}",
+        timeout=timeout,
+        expected_returncode=JAVA_EXIT_ON_SIGTERM,
+        hint="the broker needs Java 17+ and free ports; see its log.",
+    )
+
+
+def _format_storage(runtime: NativeRuntime, workdir: Path, config: Path) -> None:
+    cmd = _java(
+        runtime,
+        runtime.broker_classpath,
+        "256m",
+        [
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(config),
+        ],
+    )
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
+    (workdir / "kafka-format.log").write_text(result.stdout + result.stderr)
+
+
+def connect_service(
+    runtime: NativeRuntime, workdir: Path, port: int, bootstrap: str, *, timeout: float
+) -> ServiceProcess:
+    """The Connect distributed worker with Debezium on plugin.path; `start()` it."""
+    config = write_properties(
+        workdir / "connect.properties",
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "cdc-spec-connect",
+            "config.storage.topic": "_connect_configs",
+            "offset.storage.topic": "_connect_offsets",
+            "status.storage.topic": "_connect_status",
+            "config.storage.replication.factor": 1,
+            "offset.storage.replication.factor": 1,
+            "status.storage.replication.factor": 1,
+            "offset.storage.partitions": 1,
+            "status.storage.partitions": 1,
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "key.converter.schemas.enable": "false",
+            "value.converter.schemas.enable": "false",
+            "listeners": f"http://127.0.0.1:{port}",
+            "rest.advertised.host.name": "127.0.0.1",
+            "rest.advertised.port": port,
+            "plugin.path": runtime.plugin_path,
+            "plugin.discovery": "service_load",
+            "offset.flush.interval.ms": 1000,
+            "scheduled.rebalance.max.delay.ms": 1000,
+            "task.shutdown.graceful.timeout.ms": 5000,
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def probe(_: ServiceProcess) -> str | None:
+        response = requests.get(f"{url}/health", timeout=2)
+        return None if response.status_code == 200 else f"HTTP {response.status_code} on /health"
+
+    return ServiceProcess(
+        "connect",
+        _java(
+            runtime,
+            runtime.connect_classpath,
+            "1g",
+            ["org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
+        ),
+        log_path=workdir / "connect.log",
+        probe=probe,
+        awaited=f"HTTP 200 from {url}/health",
+        timeout=timeout,
+        expected_returncode=JAVA_EXIT_ON_SIGTERM,
+        hint="Connect needs the broker up and the Debezium plugins in place (`make setup`).",
+    )

@@ -1,0 +1,183 @@
+"""One managed service process: start with a readiness probe, stop, kill, restart, read logs.
+
+Processes are run by mirakuru (own process group, marked by an environment variable so
+leftovers are found and killed at interpreter exit). Output goes to a log file per service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mirakuru import Executor
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
+
+from pytest_cdc.errors import StackStartError
+
+Probe = Callable[["ServiceProcess"], str | None]
+"""Returns None when the service is ready, else a short description of what it sees."""
+
+
+class _ProbeExecutor(Executor):
+    """A mirakuru Executor whose readiness is a probe function."""
+
+    def __init__(self, command: list[str], probe: Callable[[], str | None], **kwargs: Any) -> None:
+        super().__init__(command, **kwargs)
+        self._probe = probe
+        self.last_seen = "nothing yet (process just started)"
+
+    def pre_start_check(self) -> bool:
+        return False  # ports are fresh; nothing else can be listening
+
+    def after_start_check(self) -> bool:
+        try:
+            seen = self._probe()
+        except Exception as exc:  # a probe failing is just "not ready yet"
+            seen = f"{type(exc).__name__}: {exc}"
+        if seen is None:
+            return True
+        self.last_seen = seen
+        return False
+
+
+class ServiceProcess:
+    """A service of the native stack (PostgreSQL, Kafka broker, Connect worker)."""
+
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        log_path: Path,
+        probe: Probe,
+        awaited: str,
+        timeout: float,
+        stop_signal: int = signal.SIGTERM,
+        expected_returncode: int | None = None,
+        env: dict[str, str] | None = None,
+        popen_kwargs: dict[str, Any] | None = None,
+        hint: str = "",
+    ) -> None:
+        self.name = name
+        self.command = command
+        self.log_path = log_path
+        self.awaited = awaited
+        self.timeout = timeout
+        self.hint = hint
+        self._probe = probe
+        self._stop_signal = stop_signal
+        self._expected_returncode = expected_returncode
+        self._env = env or {}
+        self._popen_kwargs = popen_kwargs or {}
+        self._executor: _ProbeExecutor | None = None
+        self._log_file: Any = None
+        self.start_seconds: float | None = None
+        self._log_offset = 0
+
+    def start(self) -> ServiceProcess:
+        """Start and wait until the probe says ready; on failure stop it and raise."""
+        started = time.monotonic()
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _forget()
+        self._log_offset = self._log_file.tell()
+        self._executor = _ProbeExecutor(
+            self.command,
+            lambda: self._probe(self),
+            timeout=self.timeout,
+            sleep=0.2,
+            stop_signal=self._stop_signal,
+            expected_returncode=self._expected_returncode,
+            envvars=self._env,
+            stdin=None,
+            stdout=self._log_file,
+            stderr=self._log_file,
+            popen_kwargs=self._popen_kwargs,
+        )
+        try:
+            self._executor.start()
+        except (TimeoutExpired, ProcessExitedWithError) as exc:
+            seen = self._executor.last_seen
+            if isinstance(exc, ProcessExitedWithError):
+                seen = f"the process exited with code {exc.exit_code}"
+            self._forget(kill=True)
+            raise StackStartError(
+                self.name,
+                f"{self.awaited} within {self.timeout:.0f}s",
+                seen,
+                log_tail=self.logs(25),
+                hint=self.hint,
+            ) from None
+        self.start_seconds = time.monotonic() - started
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running process, or None."""
+        ex = self._executor
+        return ex.process.pid if ex and ex.process else None
+
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return bool(self._executor and self._executor.running())
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGKILL after the timeout); safe to call twice."""
+        if self._executor is None:
+            return
+        try:
+            self._executor.stop()
+        finally:
+            self._forget(kill=False)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a crash would."""
+        self._forget(kill=True)
+
+    def restart(self) -> None:
+        """Stop and start again with the same command and data."""
+        self.stop()
+        self.start()
+
+    def logs(self, lines: int = 50) -> str:
+        """The last lines of this service's log file."""
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return "".join(deque(fh, maxlen=lines)).rstrip()
+        except FileNotFoundError:
+            return "(no log written)"
+
+    def detach(self) -> None:
+        """Forget the process without stopping it (it keeps running after we exit)."""
+        ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.process = None  # so the executor's __del__ does not kill it
+
+    def log_since_start(self) -> bytes:
+        """What the current run of the process has logged so far."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_offset)
+            return fh.read()
+
+    def _forget(self, *, kill: bool) -> None:
+        ex, self._executor = self._executor, None
+        if ex is not None and kill and ex.process is not None:
+            with contextlib.suppress(OSError, ProcessLookupError):
+                ex.kill(wait=True, sig=signal.SIGKILL)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __repr__(self) -> str:
+        return f"<ServiceProcess {self.name} pid={self.pid}>"
+
+
+def run_as_postgres_kwargs() -> dict[str, Any]:
+    """Popen kwargs to run PostgreSQL as `postgres` when we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": "postgres", "group": "postgres", "extra_groups": []}

@@ -1,0 +1,126 @@
+"""Finds what the native backend runs: Java, the Maven-resolved jars, PostgreSQL binaries."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_cdc.errors import RuntimeMissing
+
+SETUP_HINT = "run `make setup` in the cdc-spec checkout"
+
+
+@dataclass(frozen=True)
+class NativeRuntime:
+    """Paths to every binary and jar folder the native stack needs."""
+
+    java: Path
+    broker_classpath: str
+    connect_classpath: str
+    plugin_path: Path
+    pg_bindir: Path
+    runtime_dir: Path
+
+    def versions(self) -> dict[str, str]:
+        """Versions read from jar names and binaries, for the report header."""
+        return {
+            "kafka": _jar_version(self.runtime_dir / "broker", "kafka_2.13") or "?",
+            "connect": _jar_version(self.runtime_dir / "connect", "connect-runtime") or "?",
+            "debezium": _debezium_versions(self.plugin_path),
+            "postgres": _pg_version(self.pg_bindir),
+        }
+
+
+def locate_runtime(runtime_dir: Path) -> NativeRuntime:
+    """Check that everything is installed; raise RuntimeMissing naming the setup step if not."""
+    java = _find_java()
+    broker = runtime_dir / "broker"
+    connect = runtime_dir / "connect"
+    plugins = runtime_dir / "plugins"
+    for folder, jar, what in (
+        (broker, "kafka_2.13", "Kafka broker"),
+        (connect, "connect-runtime", "Kafka Connect"),
+    ):
+        if _jar_version(folder, jar) is None:
+            raise RuntimeMissing(
+                f"{what} jars not found in {folder}: {SETUP_HINT} "
+                "(it runs `mvn -f runtime/pom.xml package`), or point --cdc-runtime-dir / "
+                "CDC_RUNTIME_DIR at a folder holding broker/, connect/ and plugins/."
+            )
+    if not (plugins / "debezium-connector-postgres").is_dir():
+        raise RuntimeMissing(f"Debezium PostgreSQL connector not found in {plugins}: {SETUP_HINT}.")
+    return NativeRuntime(
+        java=java,
+        broker_classpath=f"{broker}/*",
+        connect_classpath=f"{connect}/*",
+        plugin_path=plugins,
+        pg_bindir=find_pg_bindir(),
+        runtime_dir=runtime_dir,
+    )
+
+
+def _find_java() -> Path:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    if candidate and candidate.exists():
+        return candidate
+    found = shutil.which("java")
+    if not found:
+        raise RuntimeMissing(f"no `java` on PATH (Java 17+ is needed for Kafka 4): {SETUP_HINT}.")
+    return Path(found)
+
+
+def find_pg_bindir() -> Path:
+    """The newest PostgreSQL server bin folder (env CDC_PG_BINDIR wins)."""
+    override = os.environ.get("CDC_PG_BINDIR")
+    candidates = [Path(override)] if override else []
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "postgres").exists() and (bindir / "initdb").exists():
+            return bindir
+    raise RuntimeMissing(
+        "PostgreSQL server binaries (postgres, initdb) not found: "
+        f"{SETUP_HINT} (installs the Debian package postgresql), or set CDC_PG_BINDIR."
+    )
+
+
+def _jar_version(folder: Path, artifact: str) -> str | None:
+    pattern = re.compile(rf"^{re.escape(artifact)}-(\d[\w.\-]*)\.jar$")
+    if not folder.is_dir():
+        return None
+    for jar in folder.iterdir():
+        match = pattern.match(jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _debezium_versions(plugins: Path) -> str:
+    found = []
+    for plugin in sorted(plugins.glob("debezium-connector-*")):
+        version = _jar_version(plugin, plugin.name)
+        if version:
+            found.append(f"{plugin.name.removeprefix('debezium-connector-')} {version}")
+    return ", ".join(found) or "?"
+
+
+def _pg_version(bindir: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    match = re.search(r"\(PostgreSQL\) (\S+)", out)
+    return match.group(1) if match else out.strip()

@@ -1,0 +1,158 @@
+"""NativeStack: PostgreSQL, Kafka and Connect as child processes under one temp dir."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import port_for
+
+from pytest_cdc.native.kafka import connect_service, kafka_service
+from pytest_cdc.native.postgres import SUPERUSER, postgres_dsn, postgres_service
+from pytest_cdc.native.process import ServiceProcess
+from pytest_cdc.native.runtime import NativeRuntime, locate_runtime
+from pytest_cdc.stack import Endpoints, Stack, StackInfo
+
+Progress = Callable[[str], None]
+COMPONENTS = ("postgres", "kafka", "connect")
+
+
+class NativeStack(Stack):
+    """A running native stack; `close()` stops every process and removes the temp dir."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        services: dict[str, ServiceProcess],
+        endpoints: Endpoints,
+        info: StackInfo,
+        *,
+        keep_files: bool = False,
+    ) -> None:
+        self.workdir = workdir
+        self.services = services
+        self.endpoints = endpoints
+        self.info = info
+        self._keep_files = keep_files
+
+    def _service(self, component: str) -> ServiceProcess:
+        try:
+            return self.services[component]
+        except KeyError:
+            raise ValueError(
+                f"unknown component {component!r}; this stack has: {', '.join(self.services)}"
+            ) from None
+
+    def restart(self, component: str) -> None:
+        """Stop and start one component, keeping its data directory."""
+        self._service(component).restart()
+
+    def kill(self, component: str) -> None:
+        """SIGKILL one component."""
+        self._service(component).kill()
+
+    def logs(self, component: str, lines: int = 50) -> str:
+        """Last lines of a component's log."""
+        return self._service(component).logs(lines)
+
+    def detach(self) -> None:
+        """Leave the processes running after this interpreter exits (--cdc-keep-stack)."""
+        import atexit
+
+        from mirakuru.base import cleanup_subprocesses
+
+        atexit.unregister(cleanup_subprocesses)
+        for service in self.services.values():
+            service.detach()
+        self.services = {}
+        self._keep_files = True
+
+    def close(self) -> None:
+        """Stop in reverse start order; every stop is attempted even if one fails."""
+        errors: list[str] = []
+        for name in reversed(list(self.services)):
+            try:
+                self.services[name].stop()
+            except Exception as exc:
+                errors.append(f"{name}: {exc}")
+                self.services[name].kill()
+        if not self._keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        if errors:
+            raise RuntimeError("stopping the native stack: " + "; ".join(errors))
+
+
+def start_native_stack(
+    runtime_dir: Path,
+    *,
+    backend_source: str = "default",
+    progress: Progress = print,
+    timeout: float = 120.0,
+    base_temp: Path | None = None,
+) -> NativeStack:
+    """Start PostgreSQL and Kafka (in parallel), then Connect; stop what started on failure."""
+    runtime = locate_runtime(runtime_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
+    started: dict[str, ServiceProcess] = {}
+    t0 = time.monotonic()
+    try:
+        pg_port, kafka_port, controller_port, connect_port = _free_ports(4)
+        progress(f"cdc: starting native stack in {workdir}")
+        pg = postgres_service(runtime.pg_bindir, workdir, pg_port, timeout=timeout)
+        kafka = kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {svc.name: pool.submit(_start, svc, progress) for svc in (pg, kafka)}
+            for name, future in futures.items():
+                exc = future.exception()
+                if exc is None:
+                    started[name] = future.result()
+            for future in futures.values():
+                if future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+        bootstrap = f"127.0.0.1:{kafka_port}"
+        connect = connect_service(runtime, workdir, connect_port, bootstrap, timeout=timeout)
+        started["connect"] = _start(connect, progress)
+    except BaseException:
+        for svc in reversed(list(started.values())):
+            svc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    progress(f"cdc: native stack ready in {time.monotonic() - t0:.1f}s")
+    endpoints = Endpoints(
+        postgres_dsn=postgres_dsn(pg_port),
+        kafka_bootstrap=bootstrap,
+        connect_url=f"http://127.0.0.1:{connect_port}",
+        postgres_port=pg_port,
+        postgres_user=SUPERUSER,
+    )
+    info = StackInfo(
+        backend="native",
+        backend_source=backend_source,
+        versions=runtime.versions(),
+        start_seconds={name: round(svc.start_seconds or 0.0, 2) for name, svc in started.items()},
+    )
+    ordered = {name: started[name] for name in COMPONENTS}
+    return NativeStack(workdir, ordered, endpoints, info)
+
+
+def _start(service: ServiceProcess, progress: Progress) -> ServiceProcess:
+    progress(f"cdc:   {service.name}: starting")
+    service.start()
+    progress(f"cdc:   {service.name}: ready in {service.start_seconds:.1f}s (pid {service.pid})")
+    return service
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(port_for.select_random())
+    return sorted(ports)
+
+
+def describe(runtime: NativeRuntime) -> str:
+    """One line naming the versions, for the report header."""
+    return ", ".join(f"{k}={v}" for k, v in runtime.versions().items())

@@ -1,0 +1,113 @@
+"""Per-session plugin state, kept in `config.stash`: resolved settings and the lazy stack."""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_cdc.backends import effective_backend, open_stack
+from pytest_cdc.errors import RuntimeMissing
+from pytest_cdc.options import Setting, resolve_backend, resolve_runtime_dir
+from pytest_cdc.stack import Stack
+
+
+@dataclass
+class CdcState:
+    """What the plugin knows for one session; the stack starts on first use."""
+
+    config: pytest.Config
+    backend: Setting
+    runtime_dir: Setting
+    keep_stack: bool
+    _stack: Stack | None = field(default=None, repr=False)
+    _failed: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def started(self) -> Stack | None:
+        """The stack if it was started in this session."""
+        return self._stack
+
+    def stack(self) -> Stack:
+        """Start the stack once; a failed start is re-raised for every later test, not retried."""
+        if self._failed is not None:
+            raise self._failed
+        if self._stack is None:
+            try:
+                self._stack = open_stack(
+                    self.backend, Path(self.runtime_dir.value), progress_writer(self.config)
+                )
+            except BaseException as exc:
+                self._failed = exc
+                raise
+        return self._stack
+
+    def header(self) -> str:
+        """The report header line: backend, where the choice came from, versions."""
+        backend, why = effective_backend(self.backend)
+        line = f"cdc: backend={backend} ({why})"
+        if backend != "native":
+            return line
+        from pytest_cdc.native.runtime import locate_runtime
+
+        try:
+            versions = locate_runtime(Path(self.runtime_dir.value)).versions()
+        except RuntimeMissing as exc:
+            return f"{line}; runtime NOT READY: {exc}"
+        return line + ", " + ", ".join(f"{k}={v}" for k, v in versions.items())
+
+    def close(self) -> None:
+        """Stop the stack (or, with --cdc-keep-stack, leave it running and print endpoints)."""
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        write = progress_writer(self.config)
+        if self.keep_stack and hasattr(stack, "detach"):
+            stack.detach()
+            write("cdc: stack left running (--cdc-keep-stack):")
+            for key, value in stack.endpoints.as_dict().items():
+                write(f"cdc:   {key} = {value}")
+            return
+        stack.close()
+        write("cdc: stack stopped")
+
+
+STATE_KEY = pytest.StashKey[CdcState]()
+
+
+def init_state(config: pytest.Config) -> CdcState:
+    """Resolve settings (raising usage errors for bad values) and store the state."""
+    state = CdcState(
+        config=config,
+        backend=resolve_backend(config),
+        runtime_dir=resolve_runtime_dir(config),
+        keep_stack=bool(config.getoption("cdc_keep_stack")),
+    )
+    config.stash[STATE_KEY] = state
+    atexit.register(state.close)  # a last resort if pytest is torn down abnormally
+    return state
+
+
+def get_state(config: pytest.Config) -> CdcState:
+    """The session's CdcState."""
+    return config.stash[STATE_KEY]
+
+
+def progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """A function printing a progress line to the terminal, even while output is captured."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    return write

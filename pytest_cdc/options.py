@@ -52,7 +52,7 @@ def add_options(parser: pytest.Parser) -> None:
         help="folder with the Kafka/Connect/Debezium jars (default: ini cdc_runtime_dir, "
         "env CDC_RUNTIME_DIR, else runtime/dist of this project).",
     )
-    parser.addini("cdc_backend", "default stack backend: " + "|".join(BACKENDS), default="auto")
+    parser.addini("cdc_backend", "default stack backend: " + "|".join(BACKENDS), default="")
     parser.addini("cdc_runtime_dir", "folder with the Kafka/Connect/Debezium jars", default="")
     parser.addini(
         "cdc_collect_features",

@@ -1,0 +1,37 @@
+# cdc-spec — the two commands a newcomer needs:
+#   make demo   set up, run every feature against a real stack, build the report
+#   make test   set up, run every test (unit, plugin and features) and the linter
+.PHONY: setup demo test features unit lint report bench clean
+
+VENV := .venv/bin
+RESULTS := reports/allure-results
+PYTEST := $(VENV)/pytest -p no:cacheprovider
+
+setup:
+	@bash runtime/setup.sh
+
+demo: setup
+	$(PYTEST) features --alluredir=$(RESULTS) --clean-alluredir || true
+	$(MAKE) --no-print-directory report
+
+test: setup lint
+	$(PYTEST) tests features --alluredir=$(RESULTS) --clean-alluredir
+
+features: setup
+	$(PYTEST) features --alluredir=$(RESULTS) --clean-alluredir
+
+unit: setup
+	$(PYTEST) tests
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+report:
+	$(VENV)/python -m pytest_cdc.report --results $(RESULTS) --output reports/html
+
+bench:
+	@echo "make bench: no benchmark yet (comes with the approach comparison, issue 4)"
+
+clean:
+	rm -rf reports/allure-results reports/html .pytest_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""The plugin as a user meets it, in a throwaway project built by pytester (no stack started)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USES_STACK = """
+def test_needs_stack(cdc_stack):
+    pass
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDC_BACKEND", raising=False)
+    monkeypatch.delenv("CDC_RUNTIME_DIR", raising=False)
+
+
+def test_header_names_backend_source_and_versions(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--cdc-backend=native")
+    result.stdout.fnmatch_lines(["cdc: backend=native (from command line), kafka=4.*debezium=*"])
+    result.assert_outcomes(passed=1)
+    pytester.runpytest().stdout.fnmatch_lines(["cdc: backend=native (auto (from default): *"])
+
+
+def test_ini_then_env_then_command_line(pytester: pytest.Pytester, monkeypatch) -> None:
+    pytester.makeini("[pytest]\ncdc_backend = native\n")
+    pytester.makepyfile("def test_nothing(): pass")
+    pytester.runpytest().stdout.fnmatch_lines(["cdc: backend=native (from ini)*"])
+    monkeypatch.setenv("CDC_BACKEND", "native")
+    pytester.runpytest().stdout.fnmatch_lines(["cdc: backend=native (from env CDC_BACKEND)*"])
+
+
+def test_unknown_backend_is_a_usage_error_listing_allowed_values(pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--cdc-backend=foo")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*cdc backend 'foo' (from command line) is not one of: auto, native, docker, external*"]
+    )
+
+
+def test_backend_not_built_yet_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(USES_STACK)
+    result = pytester.runpytest("--cdc-backend=docker")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*cdc backend 'docker'*not available yet*--cdc-backend=native*"])
+
+
+def test_missing_jars_name_make_setup(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(USES_STACK)
+    missing = pytester.path / "no-runtime"
+    result = pytester.runpytest("--cdc-backend=native", f"--cdc-runtime-dir={missing}")
+    result.stdout.fnmatch_lines(["cdc: backend=native*runtime NOT READY*make setup*"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*Kafka broker jars not found in {missing}/broker: run `make setup`*"]
+    )
+
+
+def test_feature_files_are_collected_with_allure_labels(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ncdc_collect_features = true\n")
+    pytester.makefile(
+        ".feature",
+        demo="""
+        @epic:Demo_epic @story:S1
+        Feature: Demo
+          Scenario: Adding
+            Given 2 and 3
+            Then the sum is 5
+        """,
+    )
+    pytester.makeconftest(
+        """
+        from pytest_bdd import given, then, parsers
+
+        @given(parsers.parse("{a:d} and {b:d}"), target_fixture="pair")
+        def pair(a, b):
+            return a, b
+
+        @then(parsers.parse("the sum is {total:d}"))
+        def the_sum(pair, total):
+            assert sum(pair) == total
+        """
+    )
+    results = pytester.path / "allure"
+    result = pytester.runpytest("demo.feature", f"--alluredir={results}", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["demo.feature::test_adding PASSED*"])
+    labels = "".join(p.read_text() for p in results.glob("*-result.json"))
+    assert '{"name": "epic", "value": "Demo epic"}' in labels
+    assert '{"name": "story", "value": "S1"}' in labels
+
+
+def test_feature_files_are_not_collected_unless_enabled(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".feature", demo="Feature: Demo\n  Scenario: Nothing\n")
+    result = pytester.runpytest(pytester.path)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED

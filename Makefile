@@ -1,7 +1,7 @@
 # cdc-spec — the two commands a newcomer needs:
 #   make demo   set up, run every feature against a real stack, build the report
 #   make test   set up, run every test (unit, plugin and features) and the linter
-.PHONY: setup demo test features unit lint report bench clean
+.PHONY: setup demo test features unit lint report clean
 
 VENV := .venv/bin
 RESULTS := reports/allure-results
@@ -29,9 +29,6 @@ lint:
 
 report:
 	$(VENV)/python -m pytest_cdc.report --results $(RESULTS) --output reports/html
-
-bench:
-	@echo "make bench: no benchmark yet (comes with the approach comparison, issue 4)"
 
 clean:
 	rm -rf reports/allure-results reports/html .pytest_cache .ruff_cache

@@ -57,16 +57,44 @@ def connect_client(cdc_stack: Stack) -> ConnectClient:
 @pytest.fixture
 def kafka_reader_factory(cdc_stack: Stack) -> Iterator[Callable[..., TopicReader]]:
     """Make `TopicReader`s (from the earliest offset); all are closed after the test."""
-    readers: list[TopicReader] = []
+    make = ReaderFactory(cdc_stack.kafka_bootstrap)
+    yield make
+    make.close_all()
 
-    def make(topics: Sequence[str], **kwargs: Any) -> TopicReader:
-        reader = TopicReader(cdc_stack.kafka_bootstrap, topics, **kwargs)
-        readers.append(reader)
+
+class ReaderFactory:
+    """Callable that makes TopicReaders and remembers them, to close them after the test."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.readers: list[TopicReader] = []
+
+    def __call__(self, topics: Sequence[str], **kwargs: Any) -> TopicReader:
+        reader = TopicReader(self.bootstrap, topics, **kwargs)
+        self.readers.append(reader)
         return reader
 
-    yield make
-    for reader in readers:
-        reader.close()
+    def close_all(self) -> None:
+        """Close every reader made."""
+        for reader in self.readers:
+            reader.close()
+
+    def __repr__(self) -> str:
+        return f"kafka readers on {self.bootstrap}"
+
+
+class _Named:
+    """Wraps a factory function with a short repr (step parameters show it in the report)."""
+
+    def __init__(self, func: Callable[..., Any], label: str) -> None:
+        self._func = func
+        self._label = label
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return self._label
 
 
 @dataclass
@@ -145,7 +173,7 @@ def debezium_connector_factory(
         connect_client.wait_running(connector.name, timeout=timeout)
         return connector
 
-    yield create
+    yield _Named(create, f"Debezium connectors on {pg_database.name}")
     problems: list[str] = []
     for connector in created:
         try:

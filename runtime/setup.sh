@@ -40,7 +40,7 @@ else
 fi
 
 step "Kafka, Kafka Connect and Debezium jars (Maven Central -> runtime/dist)"
-mvn -B -q -f runtime/pom.xml package
+mvn -B -q -Dstyle.color=never -f runtime/pom.xml package
 for d in broker connect plugins/debezium-connector-postgres plugins/debezium-connector-mariadb; do
   [ -d "runtime/dist/$d" ] || die "runtime/dist/$d missing after mvn package"
 done

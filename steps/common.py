@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+import pytest
 from pytest_bdd import given, parsers
 
 from cdc_support.generators import (
@@ -41,13 +42,30 @@ class SourceTable:
         return f"SourceTable({self.database.name}.{self.name})"
 
 
+@dataclass(frozen=True)
+class SourceDatabase:
+    """This scenario's database and a connection to it (short repr for the report)."""
+
+    conn: psycopg.Connection
+    database: PgDatabase
+
+    def __repr__(self) -> str:
+        return f"database {self.database.name}"
+
+
+@pytest.fixture
+def source_db(pg_conn: psycopg.Connection, pg_database: PgDatabase) -> SourceDatabase:
+    """The scenario's own PostgreSQL database, as steps see it."""
+    return SourceDatabase(pg_conn, pg_database)
+
+
 @given(
     parsers.parse("a {table} table in a fresh PostgreSQL database"), target_fixture="source_table"
 )
-def fresh_source_table(table: str, pg_conn: psycopg.Connection, pg_database: PgDatabase):
+def fresh_source_table(table: str, source_db: SourceDatabase):
     """Create the e-commerce schema in this scenario's own database."""
-    create_schema(pg_conn)
-    return SourceTable(pg_conn, table, KEY_COLUMNS[table], pg_database)
+    create_schema(source_db.conn)
+    return SourceTable(source_db.conn, table, KEY_COLUMNS[table], source_db.database)
 
 
 @given(parsers.parse("{count:d} {table} generated with seed {seed:d}"))

@@ -45,6 +45,9 @@ class SingleRowStory:
     updated: dict[str, Any] | None
     ops: tuple[str, ...]
 
+    def __repr__(self) -> str:
+        return f"wrote {', '.join(self.ops)} for key {self.key}"
+
 
 def _capture(
     factory: Callable[..., DebeziumConnector],

@@ -47,7 +47,7 @@ Feature: Debezium PostgreSQL connector (pgoutput → Kafka)
       | FULL     | the full old row | the full old row            |
       | DEFAULT  | absent           | the key, other columns empty |
 
-  Scenario Outline: A delete is followed by a tombstone unless tombstones.on.delete=<setting>
+  Scenario Outline: With tombstones.on.delete=<setting>, a delete is <what follows>
     A tombstone is a record with the deleted key and a null value: it lets Kafka's log
     compaction forget the key. Consumers must expect it after every delete by default.
 

@@ -87,7 +87,7 @@ def test_feature_files_are_collected_with_allure_labels(pytester: pytest.Pyteste
         """
     )
     results = pytester.path / "allure"
-    result = pytester.runpytest("demo.feature", f"--alluredir={results}", "-v")
+    result = pytester.runpytest_subprocess("demo.feature", f"--alluredir={results}", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["demo.feature::test_adding PASSED*"])
     labels = "".join(p.read_text() for p in results.glob("*-result.json"))

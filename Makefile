@@ -11,8 +11,8 @@ setup:
 	@bash runtime/setup.sh
 
 demo: setup
-	$(PYTEST) features --alluredir=$(RESULTS) --clean-alluredir || true
-	$(MAKE) --no-print-directory report
+	@status=0; $(PYTEST) features --alluredir=$(RESULTS) --clean-alluredir || status=$$?; \
+	$(MAKE) --no-print-directory report && echo "report: open reports/html/index.html" && exit $$status
 
 test: setup lint
 	$(PYTEST) tests features --alluredir=$(RESULTS) --clean-alluredir

@@ -73,6 +73,10 @@ class Stack(abc.ABC):
     def logs(self, component: str, lines: int = 50) -> str:
         """The last lines of a component's log."""
 
+    def detach(self) -> str:
+        """Let the stack outlive this session; returns how to stop it later."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be left running")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop everything the stack started and remove its files."""

@@ -65,11 +65,12 @@ class CdcState:
         if stack is None:
             return
         write = progress_writer(self.config)
-        if self.keep_stack and hasattr(stack, "detach"):
-            stack.detach()
+        if self.keep_stack:
+            stop_command = stack.detach()
             write("cdc: stack left running (--cdc-keep-stack):")
             for key, value in stack.endpoints.as_dict().items():
                 write(f"cdc:   {key} = {value}")
+            write(f"cdc:   stop it with: {stop_command}")
             return
         stack.close()
         write("cdc: stack stopped")

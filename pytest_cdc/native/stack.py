@@ -59,17 +59,22 @@ class NativeStack(Stack):
         """Last lines of a component's log."""
         return self._service(component).logs(lines)
 
-    def detach(self) -> None:
-        """Leave the processes running after this interpreter exits (--cdc-keep-stack)."""
+    def detach(self) -> str:
+        """Leave the processes running after this interpreter exits (--cdc-keep-stack).
+
+        Returns the shell command that stops them and removes their files later.
+        """
         import atexit
 
         from mirakuru.base import cleanup_subprocesses
 
         atexit.unregister(cleanup_subprocesses)
+        pids = " ".join(str(s.pid) for s in self.services.values() if s.pid)
         for service in self.services.values():
             service.detach()
         self.services = {}
         self._keep_files = True
+        return f"kill {pids} && rm -rf {self.workdir}"
 
     def close(self) -> None:
         """Stop in reverse start order; every stop is attempted even if one fails."""

@@ -1,0 +1,75 @@
+"""ServiceProcess readiness and failure messages, with small real child processes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pytest_cdc.errors import StackStartError
+from pytest_cdc.native.process import ServiceProcess
+
+SLOW = [sys.executable, "-c", "print('booting', flush=True); import time; time.sleep(60)"]
+CRASH = [sys.executable, "-c", "print('bad config: port', flush=True); raise SystemExit(3)"]
+
+
+def _service(tmp_path: Path, command: list[str], probe, timeout: float = 1.0) -> ServiceProcess:
+    return ServiceProcess(
+        "demo",
+        command,
+        log_path=tmp_path / "demo.log",
+        probe=probe,
+        awaited="the word READY in its log",
+        timeout=timeout,
+        hint="check the demo config",
+    )
+
+
+def test_ready_when_probe_says_so_and_stop_ends_the_process(tmp_path: Path) -> None:
+    service = _service(
+        tmp_path, SLOW, lambda s: None if b"booting" in s.log_since_start() else "no boot line"
+    )
+    service.start()
+    pid = service.pid
+    assert service.running() and psutil.pid_exists(pid)
+    service.stop()
+    assert not service.running()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_timeout_names_component_awaited_seen_and_log_tail(tmp_path: Path) -> None:
+    service = _service(tmp_path, SLOW, lambda s: "no READY line yet")
+    with pytest.raises(StackStartError) as info:
+        service.start()
+    message = str(info.value)
+    assert "demo did not start: waited for the word READY in its log within 1s" in message
+    assert "seen: no READY line yet" in message
+    assert "hint: check the demo config" in message
+    assert "| booting" in message
+    assert not service.running()
+
+
+def test_a_process_that_exits_is_reported_with_its_code_and_log(tmp_path: Path) -> None:
+    service = _service(tmp_path, CRASH, lambda s: "not ready", timeout=10)
+    with pytest.raises(StackStartError) as info:
+        service.start()
+    message = str(info.value)
+    assert "seen: the process exited with code 3" in message
+    assert "| bad config: port" in message
+
+
+def test_restart_keeps_the_log_and_probes_only_the_new_run(tmp_path: Path) -> None:
+    runs: list[bytes] = []
+
+    def probe(service: ServiceProcess) -> str | None:
+        text = service.log_since_start()
+        runs.append(text)
+        return None if text.count(b"booting") == 1 else "waiting for one boot line"
+
+    service = _service(tmp_path, SLOW, probe, timeout=10)
+    service.start()
+    service.restart()
+    service.stop()
+    assert (tmp_path / "demo.log").read_bytes().count(b"booting") == 2

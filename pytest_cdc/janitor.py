@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+
+from cdc_support.waiting import WaitTimeout, wait_until
 
 MAX_IDENTIFIER = 63
 
@@ -66,20 +67,36 @@ def drop_slot(admin: psycopg.Connection, slot: str, timeout: float = 15.0) -> bo
     """Drop one slot; a slot still active is released by ending its walsender first.
 
     Returns False when the slot did not exist. Polls with a deadline: a connector that was
-    just deleted releases its slot a moment later.
+    just deleted releases its slot a moment later; if it has not after `timeout`, its
+    walsender is terminated and the slot is awaited once more.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def holder() -> tuple[bool, int | None]:
         row = admin.execute(
             "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
         ).fetchone()
-        if row is None:
-            return False
-        active_pid = row[0]
-        if active_pid is None:
-            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            return True
-        if time.monotonic() >= deadline:
-            admin.execute("SELECT pg_terminate_backend(%s)", (active_pid,))
-            deadline = time.monotonic() + timeout
-        time.sleep(0.1)  # polling interval while the walsender lets go
+        return (False, None) if row is None else (True, row[0])
+
+    def wait_released() -> tuple[bool, int | None]:
+        return wait_until(
+            holder,
+            done=lambda state: not state[0] or state[1] is None,
+            timeout=timeout,
+            interval=0.1,
+            expected=f"replication slot {slot} released by its walsender",
+            describe=lambda state: f"slot held by backend pid {state[1]}",
+        )
+
+    try:
+        exists, _ = wait_released()
+    except WaitTimeout:
+        admin.execute(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+            "WHERE slot_name = %s AND active_pid IS NOT NULL",
+            (slot,),
+        )
+        exists, _ = wait_released()
+    if not exists:
+        return False
+    admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    return True

@@ -1,6 +1,9 @@
-"""Root conftest: loads the step modules (which also gives them assertion rewriting)."""
+"""Root conftest: loads every step module under steps/ (which also gives them assertion rewriting)."""
 
-pytest_plugins = [
-    "steps.common",
-    "steps.postgres_debezium",
-]
+from pathlib import Path
+
+pytest_plugins = sorted(
+    f"steps.{path.stem}"
+    for path in (Path(__file__).parent / "steps").glob("*.py")
+    if path.stem != "__init__"
+)

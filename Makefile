@@ -1,7 +1,8 @@
 # cdc-spec — the two commands a newcomer needs:
 #   make demo   set up, run every feature against a real stack, build the report
 #   make test   set up, run every test (unit, plugin and features) and the linter
-.PHONY: setup demo test features unit lint report clean
+#   make bench  set up, measure each approach's throughput and latency on this machine
+.PHONY: setup demo test features unit lint report bench clean
 
 VENV := .venv/bin
 RESULTS := reports/allure-results
@@ -30,5 +31,8 @@ lint:
 report:
 	$(VENV)/python -m pytest_cdc.report --results $(RESULTS) --output reports/html
 
+bench: setup
+	$(VENV)/python -m pytest_cdc.bench $(BENCH_ARGS)
+
 clean:
-	rm -rf reports/allure-results reports/html .pytest_cache .ruff_cache
+	rm -rf reports/allure-results reports/html reports/bench .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Root conftest: loads every step module under steps/ (which also gives them assertion rewriting)."""
+"""Root conftest: loads every step module under steps/ (they get assertion rewriting too)."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""A small Kafka Connect REST client: register connectors, read their status, delete them."""
+"""A small Kafka Connect REST client: register, stop, resume and delete connectors; status."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from cdc_support.connectors import heartbeat_topic
+from cdc_support.kafka_topics import read_json_values
 from cdc_support.waiting import wait_until
 
 
@@ -101,6 +103,28 @@ class ConnectClient:
         """Remove a connector (its offsets stay in the offsets topic)."""
         self._call("DELETE", f"/connectors/{name}")
 
+    def stop(self, name: str) -> None:
+        """Stop the connector and its tasks (state STOPPED); their offsets are committed."""
+        self._call("PUT", f"/connectors/{name}/stop")
+
+    def resume(self, name: str) -> None:
+        """Start a STOPPED (or PAUSED) connector again; its task resumes from its offsets."""
+        self._call("PUT", f"/connectors/{name}/resume")
+
+    def offsets(self, name: str) -> list[dict[str, Any]]:
+        """The committed source offsets: ``[{"partition": {...}, "offset": {...}}]``."""
+        return self._call("GET", f"/connectors/{name}/offsets")["offsets"]
+
+    def wait_stopped(self, name: str, *, timeout: float = 60.0) -> ConnectorStatus:
+        """Poll until the connector is STOPPED (no task left)."""
+        return wait_until(
+            lambda: self.status(name),
+            done=lambda s: s.state == "STOPPED" and not s.tasks,
+            timeout=timeout,
+            expected=f"connector {name} STOPPED with no tasks",
+            describe=str,
+        )
+
     def wait_running(self, name: str, *, timeout: float = 60.0) -> ConnectorStatus:
         """Poll until connector and tasks are RUNNING; fail fast with the trace if one FAILED."""
 
@@ -117,6 +141,32 @@ class ConnectClient:
             expected=f"connector {name} and its task RUNNING",
             describe=str,
             ignore=(requests.RequestException, ConnectorNotFound),
+        )
+
+    def wait_streaming(
+        self, name: str, topic_prefix: str, bootstrap: str, *, timeout: float = 60.0
+    ) -> None:
+        """Wait for a Debezium connector's first heartbeat: its snapshot is done, it streams.
+
+        A change committed before that may be folded into the snapshot (or, if the row is
+        gone again by then, never seen); write what must arrive as a change only after this.
+        Needs ``heartbeat.interval.ms`` in the connector's config. Fails fast if it FAILED.
+        """
+
+        def streaming(heartbeats: list[dict]) -> bool:
+            if heartbeats:
+                return True
+            status = self.status(name)
+            if status.failed:
+                raise ConnectError(f"connector {name} failed: {status}\n{status.trace or ''}")
+            return False
+
+        read_json_values(
+            bootstrap,
+            heartbeat_topic(topic_prefix),
+            done=streaming,
+            timeout=timeout,
+            expected=f"a heartbeat of {name} (Debezium sends none until its snapshot is done)",
         )
 
     def wait_gone(self, name: str, *, timeout: float = 30.0) -> None:

@@ -56,9 +56,11 @@ __all__ = [
     "EcommerceGenerator",
     "Operation",
     "bulk_load",
+    "choose_op",
     "create_schema",
     "fetch_table",
     "mixed_workload",
+    "normalised_mix",
     "normalize_value",
 ]
 
@@ -343,7 +345,7 @@ class EcommerceGenerator:
         if table == "orders":
             statuses = [s for s in ORDER_STATUSES if s != current.get("status")]
             return {"status": self.random.choice(statuses), "updated_at": self.timestamp()}
-        raise ValueError(f"no update rule for table {table!r}; choose one of {_WORKLOAD_TABLES}")
+        raise ValueError(f"no update rule for table {table!r}; choose one of {WORKLOAD_TABLES}")
 
     def new_row(self, table: str, existing_ids: Sequence[int] = ()) -> dict[str, Any]:
         """A new row for ``table`` with a fresh key (orders pick a customer from existing ids)."""
@@ -353,7 +355,7 @@ class EcommerceGenerator:
             return self.product()
         if table == "orders":
             return self.order(existing_ids or [1])
-        raise ValueError(f"no insert rule for table {table!r}; choose one of {_WORKLOAD_TABLES}")
+        raise ValueError(f"no insert rule for table {table!r}; choose one of {WORKLOAD_TABLES}")
 
     def bulk_load(
         self, conn: psycopg.Connection[Any], table: str, rows: Iterable[Mapping[str, Any]]
@@ -368,7 +370,7 @@ def _id_of(item: Mapping[str, Any] | int) -> int:
 
 # --------------------------------------------------------------------------- workload
 
-_WORKLOAD_TABLES = ("customers", "products", "orders")
+WORKLOAD_TABLES = ("customers", "products", "orders")
 OpKind = Literal["insert", "update", "delete"]
 
 
@@ -403,7 +405,20 @@ def _transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
     conn.commit()
 
 
-def _normalised_mix(mix: Sequence[float]) -> tuple[float, float, float]:
+def choose_op(
+    gen: EcommerceGenerator, p_insert: float, p_update: float, *, has_rows: bool
+) -> OpKind:
+    """Draw the next operation kind from the generator's random stream (insert if no rows)."""
+    draw = gen.random.random()
+    if draw < p_insert or not has_rows:
+        return "insert"
+    if draw < p_insert + p_update:
+        return "update"
+    return "delete"
+
+
+def normalised_mix(mix: Sequence[float]) -> tuple[float, float, float]:
+    """(insert, update, delete) weights scaled to sum to 1; ValueError on a bad mix."""
     if len(mix) != 3 or any(m < 0 for m in mix) or sum(mix) <= 0:
         raise ValueError(
             f"mix must be three non-negative weights (insert, update, delete), got {tuple(mix)}"
@@ -429,11 +444,11 @@ def mixed_workload(
     all run in one transaction. Deterministic for a given seed and starting state. Any open
     transaction on ``conn`` is committed first.
     """
-    if table not in _WORKLOAD_TABLES:
+    if table not in WORKLOAD_TABLES:
         raise ValueError(
-            f"mixed_workload supports tables {_WORKLOAD_TABLES} (single bigint key), not {table!r}"
+            f"mixed_workload supports tables {WORKLOAD_TABLES} (single bigint key), not {table!r}"
         )
-    p_insert, p_update, _ = _normalised_mix(mix)
+    p_insert, p_update, _ = normalised_mix(mix)
     ident = sql.Identifier(table)
     if not conn.autocommit:
         conn.commit()
@@ -452,12 +467,7 @@ def mixed_workload(
     outer = contextlib.nullcontext() if commit_each else _transaction(conn)
     with outer, conn.cursor(row_factory=dict_row) as cur:
         for _ in range(n_ops):
-            draw = gen.random.random()
-            kind: OpKind = "delete"
-            if draw < p_insert or not keys:
-                kind = "insert"
-            elif draw < p_insert + p_update:
-                kind = "update"
+            kind = choose_op(gen, p_insert, p_update, has_rows=bool(keys))
             inner = _transaction(conn) if commit_each else contextlib.nullcontext()
             with inner:
                 if kind == "insert":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -112,3 +113,45 @@ class TopicReader:
     def close(self) -> None:
         """Leave the group and release the client."""
         self._consumer.close()
+
+
+def read_json_values(
+    bootstrap: str,
+    topic: str,
+    *,
+    done: Callable[[list[dict]], bool],
+    timeout: float,
+    expected: str,
+) -> list[dict]:
+    """Read a non-change topic (e.g. a schema history topic) from the start as JSON objects,
+    until ``done(values)`` holds; WaitTimeout (expected vs seen) at the deadline."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"cdc-spec-raw-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+            "allow.auto.create.topics": False,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[dict] = []
+    started = time.monotonic()
+    polls = 0
+    try:
+        while not done(values):
+            if time.monotonic() - started >= timeout:
+                raise WaitTimeout(
+                    f"{expected} on {topic}",
+                    f"{len(values)} records",
+                    elapsed=time.monotonic() - started,
+                    attempts=polls,
+                )
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                if msg.error() is None and msg.value() is not None:
+                    values.append(json.loads(msg.value()))
+            polls += 1
+    finally:
+        consumer.close()
+    return values

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from cdc_support.events import ChangeEvent
 
-__all__ = ["LagStats", "lag_plot_png", "lag_samples", "percentile"]
+__all__ = ["LagStats", "lag_against_commits", "lag_plot_png", "lag_samples", "percentile"]
 
 
 def percentile(sorted_samples: Sequence[float], q: float) -> float:
@@ -80,6 +80,29 @@ def lag_samples(events: Iterable[ChangeEvent]) -> list[float]:
         lag = getattr(event, "lag_seconds", None)
         if lag is not None:
             samples.append(lag)
+    return samples
+
+
+def lag_against_commits(
+    events: Sequence[ChangeEvent], commits: Sequence[tuple[str, tuple, float | None]]
+) -> list[float]:
+    """Lag of each event against the client-side commit time of the write that caused it.
+
+    ``commits`` are ``(op code, key, committed_at)`` in commit order, one per single-row
+    transaction; the i-th event must be about the i-th commit (same op and key), which holds
+    for a consumer that delivers in commit order. Use it where the source's own commit time is
+    too coarse (binlog timestamps have one-second resolution). ValueError names the first
+    mismatch; events beyond the commits, or commits without a time, are not sampled.
+    """
+    samples = []
+    for index, (event, (op, key, committed_at)) in enumerate(zip(events, commits, strict=False)):
+        if (event.op, event.key) != (op, key):
+            raise ValueError(
+                f"event #{index} is {event.op!r} for key {event.key}, but commit #{index} was "
+                f"{op!r} for key {key}: events are not in commit order (or some are missing)"
+            )
+        if committed_at is not None and event.observed_ts is not None:
+            samples.append(event.observed_ts - committed_at)
     return samples
 
 

@@ -103,14 +103,19 @@ class DebeziumConnector:
 
     name: str
     topic_prefix: str
-    slot_name: str
-    publication_name: str
     config: dict[str, Any]
     client: ConnectClient = field(repr=False)
+    slot_name: str | None = None  # PostgreSQL only
+    publication_name: str | None = None  # PostgreSQL only
+    schema: str = "public"  # the topic's middle part: PG schema, MySQL database
 
-    def topic(self, table: str, schema: str = "public") -> str:
+    def topic(self, table: str, schema: str | None = None) -> str:
         """The change topic of one table."""
-        return topic_for(self.topic_prefix, schema, table)
+        return topic_for(self.topic_prefix, schema or self.schema, table)
+
+    def wait_streaming(self, bootstrap: str, *, timeout: float) -> None:
+        """Wait until the connector has finished its snapshot and streams (first heartbeat)."""
+        self.client.wait_streaming(self.name, self.topic_prefix, bootstrap, timeout=timeout)
 
     def status(self) -> ConnectorStatus:
         """Current connector/task state."""
@@ -118,6 +123,24 @@ class DebeziumConnector:
 
     def __repr__(self) -> str:
         return f"DebeziumConnector({self.name})"
+
+
+def _slot_of(connector: DebeziumConnector) -> str:
+    """The connector's slot name (PostgreSQL connectors always have one)."""
+    assert connector.slot_name is not None, f"{connector.name} has no replication slot"
+    return connector.slot_name
+
+
+def delete_connectors(
+    client: ConnectClient, connectors: Sequence[DebeziumConnector], problems: list[str]
+) -> None:
+    """Delete connectors and wait until they are gone; failures go to ``problems``."""
+    for connector in connectors:
+        try:
+            client.delete(connector.name)
+            client.wait_gone(connector.name)
+        except Exception as exc:
+            problems.append(f"deleting connector {connector.name}: {exc}")
 
 
 @pytest.fixture
@@ -128,7 +151,7 @@ def debezium_connector_factory(
     cdc_scenario_name: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., DebeziumConnector]]:
-    """Register Debezium PostgreSQL connectors on this test's database and wait for RUNNING.
+    """Register Debezium PostgreSQL connectors on this test's database; wait until they stream.
 
     Teardown deletes each connector, waits until it is gone, and drops its replication slot
     and publication, so nothing pins WAL after the test.
@@ -163,27 +186,24 @@ def debezium_connector_factory(
         connector = DebeziumConnector(
             name=base,
             topic_prefix=base,
-            slot_name=base,
-            publication_name=f"{base}_pub",
             config=config,
             client=connect_client,
+            slot_name=base,
+            publication_name=f"{base}_pub",
         )
         created.append(connector)
         connect_client.create(connector.name, config)
         connect_client.wait_running(connector.name, timeout=timeout)
+        connector.wait_streaming(ep.kafka_bootstrap, timeout=timeout)
         return connector
 
     yield _Named(create, f"Debezium connectors on {pg_database.name}")
     problems: list[str] = []
+    delete_connectors(connect_client, created, problems)
     for connector in created:
         try:
-            connect_client.delete(connector.name)
-            connect_client.wait_gone(connector.name)
-        except Exception as exc:
-            problems.append(f"deleting connector {connector.name}: {exc}")
-        try:
             with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
-                drop_slot(conn, connector.slot_name)
+                drop_slot(conn, _slot_of(connector))
                 conn.execute(f'DROP PUBLICATION IF EXISTS "{connector.publication_name}"')
         except Exception as exc:
             problems.append(f"dropping slot {connector.slot_name}: {exc}")

@@ -22,12 +22,19 @@ from pytest_cdc.fixtures import (  # noqa: F401 - re-exported so pytest register
     pg_conn,
     pg_database,
 )
+from pytest_cdc.mysql_fixtures import (  # noqa: F401 - re-exported so pytest registers them
+    binlog_reader_factory,
+    mysql_conn,
+    mysql_connector_factory,
+    mysql_database,
+)
 from pytest_cdc.options import add_options
 from pytest_cdc.state import STATE_KEY, get_state, init_state
 
 MARKERS = {
     "debezium": "uses Kafka Connect with a Debezium connector",
     "postgres": "needs the stack's PostgreSQL server",
+    "mysql": "needs the stack's MySQL/MariaDB server",
     "slow": "runs a workload of a thousand operations or more",
 }
 

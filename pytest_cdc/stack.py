@@ -19,6 +19,13 @@ class Endpoints:
     postgres_port: int = 5432
     postgres_user: str = "postgres"
     postgres_password: str = "postgres"
+    # MySQL/MariaDB: mysql_dsn is the admin URI (creates databases, writes test data); CDC
+    # clients (Debezium, the binlog reader) use the least-privilege mysql_cdc_user instead.
+    mysql_flavor: str = "mariadb"
+    mysql_host: str = "127.0.0.1"
+    mysql_port: int = 3306
+    mysql_cdc_user: str = "cdc"
+    mysql_cdc_password: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for JSON files and the report."""
@@ -36,7 +43,7 @@ class StackInfo:
 
 
 class Stack(abc.ABC):
-    """A running CDC stack: PostgreSQL, Kafka and Kafka Connect with Debezium."""
+    """A running CDC stack: PostgreSQL, MySQL/MariaDB, Kafka and Kafka Connect with Debezium."""
 
     endpoints: Endpoints
     info: StackInfo
@@ -63,7 +70,7 @@ class Stack(abc.ABC):
 
     @abc.abstractmethod
     def restart(self, component: str) -> None:
-        """Stop and start one component (`postgres`, `kafka`, `connect`), keeping its data."""
+        """Stop and start a component (`postgres`, `mariadb`, `kafka`, `connect`), keeping data."""
 
     @abc.abstractmethod
     def kill(self, component: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,10 +102,16 @@ def progress_writer(config: pytest.Config) -> Callable[[str], None]:
     """A function printing a progress line to the terminal, even while output is captured."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
+    lock = threading.Lock()  # services start in parallel threads
 
     def write(line: str) -> None:
         if reporter is None:
             return
+        with lock:
+            _write(line)
+
+    def _write(line: str) -> None:
+        assert reporter is not None
         if capture is not None:
             with capture.global_and_fixture_disabled():
                 reporter.write_line(line)

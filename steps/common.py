@@ -89,13 +89,15 @@ def assert_tables_equal(expected: dict, actual: dict, what: str) -> None:
     assert report.ok, f"integrity failure ({what}): {report.summary()}"
 
 
-def assert_lag_under(samples: list[float], limit: float, what: str) -> LagStats:
+def assert_lag_under(
+    samples: list[float], limit: float, what: str, path: str = "source commit → Kafka"
+) -> LagStats:
     """Attach p50/p95/p99 and a plot, then check p95 against the documented limit."""
     stats = LagStats.from_samples(samples)
     evidence.attach_json(f"lag: {what}", {**stats.as_dict(), "limit_p95_seconds": limit})
     evidence.attach_png(
         f"lag plot: {what}",
-        lag_plot_png({what: samples}, title=f"{what}: source commit → Kafka", limit_seconds=limit),
+        lag_plot_png({what: samples}, title=f"{what}: {path}", limit_seconds=limit),
     )
     assert stats.p95 < limit, f"lag limit breached ({what}): p95 {stats.p95:.3f}s ≥ {limit}s; " + (
         stats.summary()

@@ -12,13 +12,22 @@ from pathlib import Path
 import port_for
 
 from pytest_cdc.native.kafka import connect_service, kafka_service
+from pytest_cdc.native.mariadb import (
+    CDC_PASSWORD,
+    CDC_USER,
+    create_cdc_user,
+    find_mariadb,
+    mariadb_service,
+    mariadb_version,
+    mysql_dsn,
+)
 from pytest_cdc.native.postgres import SUPERUSER, postgres_dsn, postgres_service
 from pytest_cdc.native.process import ServiceProcess
 from pytest_cdc.native.runtime import NativeRuntime, locate_runtime
 from pytest_cdc.stack import Endpoints, Stack, StackInfo
 
 Progress = Callable[[str], None]
-COMPONENTS = ("postgres", "kafka", "connect")
+COMPONENTS = ("postgres", "mariadb", "kafka", "connect")
 
 
 class NativeStack(Stack):
@@ -99,18 +108,20 @@ def start_native_stack(
     timeout: float = 120.0,
     base_temp: Path | None = None,
 ) -> NativeStack:
-    """Start PostgreSQL and Kafka (in parallel), then Connect; stop what started on failure."""
+    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; clean up on failure."""
     runtime = locate_runtime(runtime_dir)
+    mariadbd, _ = find_mariadb()
     workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
     started: dict[str, ServiceProcess] = {}
     t0 = time.monotonic()
     try:
-        pg_port, kafka_port, controller_port, connect_port = _free_ports(4)
+        pg_port, my_port, kafka_port, controller_port, connect_port = _free_ports(5)
         progress(f"cdc: starting native stack in {workdir}")
         pg = postgres_service(runtime.pg_bindir, workdir, pg_port, timeout=timeout)
+        mariadb = mariadb_service(workdir, my_port, timeout=timeout)
         kafka = kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {svc.name: pool.submit(_start, svc, progress) for svc in (pg, kafka)}
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {svc.name: pool.submit(_start, svc, progress) for svc in (pg, mariadb, kafka)}
             for name, future in futures.items():
                 exc = future.exception()
                 if exc is None:
@@ -118,6 +129,7 @@ def start_native_stack(
             for future in futures.values():
                 if future.exception() is not None:
                     raise future.exception()  # type: ignore[misc]
+        create_cdc_user(my_port)
         bootstrap = f"127.0.0.1:{kafka_port}"
         connect = connect_service(runtime, workdir, connect_port, bootstrap, timeout=timeout)
         started["connect"] = _start(connect, progress)
@@ -133,11 +145,15 @@ def start_native_stack(
         connect_url=f"http://127.0.0.1:{connect_port}",
         postgres_port=pg_port,
         postgres_user=SUPERUSER,
+        mysql_dsn=mysql_dsn(my_port),
+        mysql_port=my_port,
+        mysql_cdc_user=CDC_USER,
+        mysql_cdc_password=CDC_PASSWORD,
     )
     info = StackInfo(
         backend="native",
         backend_source=backend_source,
-        versions=runtime.versions(),
+        versions={**runtime.versions(), "mariadb": mariadb_version(mariadbd)},
         start_seconds={name: round(svc.start_seconds or 0.0, 2) for name, svc in started.items()},
     )
     ordered = {name: started[name] for name in COMPONENTS}

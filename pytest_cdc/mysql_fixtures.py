@@ -1,0 +1,166 @@
+"""MySQL/MariaDB fixtures: a per-test database, connections, Debezium connectors, binlog readers.
+
+The admin account (``Endpoints.mysql_dsn``) creates the database and writes test data; every
+CDC client — the Debezium connector and the binlog reader — connects as the stack's
+least-privilege CDC user instead.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+from cdc_support.binlog_reader import BinlogReader, PositionStore
+from cdc_support.connect import ConnectClient
+from cdc_support.connectors import mysql_connector_config
+from cdc_support.mysql_source import MySqlAddress, connect, parse_dsn
+from pytest_cdc.errors import BackendNotAvailable
+from pytest_cdc.fixtures import DebeziumConnector, _Named, delete_connectors
+from pytest_cdc.stack import Stack
+
+
+@dataclass(frozen=True)
+class MySqlDatabase:
+    """A database created for one test, with the admin and the CDC account pointed at it."""
+
+    name: str
+    flavor: str
+    admin: MySqlAddress
+    cdc: MySqlAddress
+
+    def __repr__(self) -> str:
+        return f"MySqlDatabase({self.name} on {self.flavor})"
+
+
+def new_server_id() -> int:
+    """A replica server id for one CDC client (must differ from every other client's)."""
+    return random.randint(10_000, 2**31 - 1)
+
+
+@pytest.fixture
+def mysql_database(cdc_stack: Stack, cdc_scenario_name: str) -> Iterator[MySqlDatabase]:
+    """A fresh MySQL/MariaDB database for this test; dropped afterwards."""
+    ep = cdc_stack.endpoints
+    if not ep.mysql_dsn:
+        raise BackendNotAvailable(
+            f"the {cdc_stack.info.backend} stack has no MySQL/MariaDB server; "
+            "use --cdc-backend=native (MariaDB) or give mysql_dsn to the external backend"
+        )
+    admin = parse_dsn(ep.mysql_dsn)
+    name = cdc_scenario_name[:64]
+    with connect(admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    database = MySqlDatabase(
+        name=name,
+        flavor=ep.mysql_flavor,
+        admin=admin.with_database(name),
+        cdc=MySqlAddress(ep.mysql_host, ep.mysql_port, ep.mysql_cdc_user, ep.mysql_cdc_password),
+    )
+    try:
+        yield database
+    finally:
+        with connect(admin) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def mysql_conn(mysql_database: MySqlDatabase) -> Iterator[pymysql.Connection]:
+    """An autocommit admin connection to this test's database (for writing test data)."""
+    conn = connect(mysql_database.admin)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def mysql_connector_factory(
+    cdc_stack: Stack,
+    connect_client: ConnectClient,
+    mysql_database: MySqlDatabase,
+    cdc_scenario_name: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., DebeziumConnector]]:
+    """Register Debezium MariaDB/MySQL connectors (as the CDC user); wait until they stream.
+
+    Teardown deletes each connector and waits until it is gone. Its schema history topic
+    belongs to Debezium and is left on the (throwaway) broker.
+    """
+    created: list[DebeziumConnector] = []
+
+    def create(
+        tables: Sequence[str],
+        *,
+        snapshot_mode: str = "initial",
+        tombstones_on_delete: bool = True,
+        extra: dict[str, Any] | None = None,
+        timeout: float = 60.0,
+    ) -> DebeziumConnector:
+        n = len(created)
+        base = cdc_scenario_name if n == 0 else f"{cdc_scenario_name}_{n}"
+        ep = cdc_stack.endpoints
+        cdc = mysql_database.cdc
+        config = mysql_connector_config(
+            flavor=mysql_database.flavor,
+            host=cdc.host,
+            port=cdc.port,
+            user=cdc.user,
+            password=cdc.password,
+            database=mysql_database.name,
+            tables=tables,
+            topic_prefix=base,
+            server_id=new_server_id(),
+            kafka_bootstrap=ep.kafka_bootstrap,
+            snapshot_mode=snapshot_mode,
+            tombstones_on_delete=tombstones_on_delete,
+            extra=extra,
+        )
+        connector = DebeziumConnector(
+            name=base,
+            topic_prefix=base,
+            config=config,
+            client=connect_client,
+            schema=mysql_database.name,
+        )
+        created.append(connector)
+        connect_client.create(connector.name, config)
+        connect_client.wait_running(connector.name, timeout=timeout)
+        connector.wait_streaming(ep.kafka_bootstrap, timeout=timeout)
+        return connector
+
+    yield _Named(create, f"Debezium {mysql_database.flavor} connectors on {mysql_database.name}")
+    problems: list[str] = []
+    delete_connectors(connect_client, created, problems)
+    for problem in problems:
+        request.node.warn(pytest.PytestWarning(f"cdc teardown: {problem}"))
+
+
+@pytest.fixture
+def binlog_reader_factory(
+    mysql_database: MySqlDatabase, tmp_path: Path
+) -> Iterator[Callable[..., BinlogReader]]:
+    """Make :class:`BinlogReader`s on this test's database (as the CDC user); all are stopped
+    after the test. Each keeps its position in a file under the test's tmp_path."""
+    readers: list[BinlogReader] = []
+
+    def make(tables: Sequence[str], *, position_file: Path | None = None) -> BinlogReader:
+        store = PositionStore(position_file or tmp_path / f"binlog-position-{len(readers)}.json")
+        reader = BinlogReader(
+            mysql_database.cdc,
+            schema=mysql_database.name,
+            tables=tables,
+            store=store,
+            server_id=new_server_id(),
+        )
+        readers.append(reader)
+        return reader
+
+    yield _Named(make, f"binlog readers on {mysql_database.name}")
+    for reader in readers:
+        reader.stop()

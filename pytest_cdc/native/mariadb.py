@@ -1,0 +1,161 @@
+"""A throwaway MariaDB server with a row-based binlog, and its least-privilege CDC user.
+
+Binlog settings CDC needs (Debezium checks the first two at start and refuses otherwise):
+ROW format, FULL row image (every column before and after), FULL row metadata (column names
+in each table-map event, so a binlog reader needs no schema queries), a server id, and UTC as
+the server time zone so TIMESTAMP values read the same through every client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pymysql
+
+from pytest_cdc.errors import RuntimeMissing
+from pytest_cdc.native.process import ServiceProcess
+
+ADMIN_USER = "root"
+CDC_USER = "cdc"
+CDC_PASSWORD = "cdc-secret"
+CDC_GRANTS = "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT"
+"""What Debezium's MySQL/MariaDB connectors document as needed; nothing that can write."""
+
+SETUP_HINT = "run `make setup` (installs the Debian package mariadb-server)"
+
+
+def find_mariadb() -> tuple[Path, Path]:
+    """Paths of ``mariadbd`` and ``mariadb-install-db`` (env CDC_MARIADB_BINDIR wins)."""
+    folders = [os.environ.get("CDC_MARIADB_BINDIR", ""), "/usr/sbin", "/usr/bin"]
+    server = _first(folders, "mariadbd") or shutil.which("mariadbd")
+    install = _first(folders, "mariadb-install-db") or shutil.which("mariadb-install-db")
+    if not server or not install:
+        raise RuntimeMissing(
+            f"MariaDB server binaries (mariadbd, mariadb-install-db) not found: {SETUP_HINT}, "
+            "or set CDC_MARIADB_BINDIR."
+        )
+    return Path(server), Path(install)
+
+
+def _first(folders: list[str], name: str) -> str | None:
+    for folder in folders:
+        if folder and (Path(folder) / name).exists():
+            return str(Path(folder) / name)
+    return None
+
+
+def mariadb_version(server: Path) -> str:
+    """``10.11.19`` from ``mariadbd --version`` ("?" when it cannot be read)."""
+    try:
+        out = subprocess.run(
+            [str(server), "--version"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    for word in out.split():
+        if word[:1].isdigit() and "-MariaDB" in word:
+            return word.split("-")[0]
+    return out.strip()
+
+
+def _as_mysql_user() -> bool:
+    return os.geteuid() == 0
+
+
+def init_datadir(install_db: Path, home: Path) -> Path:
+    """mariadb-install-db a fresh data directory under ``home`` (owned by `mysql` as root)."""
+    datadir = home / "data"
+    cmd = [
+        str(install_db),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+        "--skip-name-resolve",
+    ]
+    if _as_mysql_user():
+        cmd.append("--user=mysql")
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=home)
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeMissing(
+            f"mariadb-install-db failed in {datadir}:\n{exc.stderr or exc.stdout}"
+        ) from exc
+    return datadir
+
+
+def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProcess:
+    """The server process (``start()`` it), then call :func:`create_cdc_user` once."""
+    server, install_db = find_mariadb()
+    home = workdir / "mariadb"
+    home.mkdir(exist_ok=True)
+    if _as_mysql_user():
+        workdir.chmod(0o755)
+        shutil.chown(home, "mysql", "mysql")
+    datadir = home / "data"
+    if not datadir.exists():
+        init_datadir(install_db, home)
+    command = [
+        str(server),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={home / 'mariadb.sock'}",
+        f"--pid-file={home / 'mariadb.pid'}",
+        f"--log-bin={datadir / 'binlog'}",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+        "--binlog-row-metadata=FULL",
+        "--server-id=1",
+        "--default-time-zone=+00:00",
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=64M",
+        "--innodb-flush-log-at-trx-commit=2",  # throwaway data: no fsync per commit
+        "--sync-binlog=0",
+    ]
+    if _as_mysql_user():
+        command.append("--user=mysql")
+
+    def probe(_: ServiceProcess) -> str | None:
+        conn = pymysql.connect(
+            host="127.0.0.1", port=port, user=ADMIN_USER, connect_timeout=2, autocommit=True
+        )
+        conn.close()
+        return None
+
+    return ServiceProcess(
+        "mariadb",
+        command,
+        log_path=workdir / "mariadb.log",
+        probe=probe,
+        awaited=f"a connection to 127.0.0.1:{port} as {ADMIN_USER}",
+        timeout=timeout,
+        popen_kwargs={"cwd": str(home)},
+        env={"TZ": "UTC"},
+        hint="see the log above; a port clash shows as 'Can't start server: Bind on TCP/IP port'.",
+    )
+
+
+def create_cdc_user(port: int) -> None:
+    """Create the least-privilege user Debezium and the binlog reader connect as."""
+    conn = pymysql.connect(host="127.0.0.1", port=port, user=ADMIN_USER, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(
+                    f"CREATE USER IF NOT EXISTS '{CDC_USER}'@'{host}' IDENTIFIED BY %s",
+                    (CDC_PASSWORD,),
+                )
+                cur.execute(f"GRANT {CDC_GRANTS} ON *.* TO '{CDC_USER}'@'{host}'")
+    finally:
+        conn.close()
+
+
+def mysql_dsn(port: int, user: str = ADMIN_USER, password: str = "") -> str:
+    """``mysql://user[:password]@127.0.0.1:port/`` for the throwaway server."""
+    auth = f"{user}:{password}" if password else user
+    return f"mysql://{auth}@127.0.0.1:{port}/"

@@ -1,0 +1,122 @@
+"""Where a Delta table lives: a local folder or an object store URI plus its storage options.
+
+The same code reads and writes both; only the :class:`DeltaLocation` changes. For an
+S3-compatible store (MinIO, Ceph, R2, ...) give the ``s3://bucket/prefix`` URI and delta-rs's
+storage options, for example::
+
+    DeltaLocation(
+        "s3://lake/cdc-spec",
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "AWS_ACCESS_KEY_ID": "...",
+            "AWS_SECRET_ACCESS_KEY": "...",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+            "aws_conditional_put": "etag",
+        },
+    )
+
+``aws_conditional_put=etag`` makes commits safe for concurrent writers on stores that support
+conditional puts (MinIO, R2); on AWS S3 itself delta-rs needs a locking provider
+(``AWS_S3_LOCKING_PROVIDER=dynamodb``) or, for a single writer, ``AWS_S3_ALLOW_UNSAFE_RENAME=true``.
+:meth:`DeltaLocation.from_env` reads such a location from ``CDC_DELTA_URI`` and
+``CDC_DELTA_STORAGE_OPTIONS`` (a JSON object).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.fs as pa_fs
+from deltalake.fs import DeltaStorageHandler
+
+__all__ = ["OPTIONS_ENV", "URI_ENV", "DeltaLocation", "remove_location"]
+
+URI_ENV = "CDC_DELTA_URI"
+OPTIONS_ENV = "CDC_DELTA_STORAGE_OPTIONS"
+
+
+@dataclass(frozen=True)
+class DeltaLocation:
+    """A table URI (local path, ``file://``, ``s3://``, ...) and the options to reach it."""
+
+    uri: str
+    storage_options: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def local(cls, path: str | os.PathLike[str]) -> DeltaLocation:
+        """A table in a local folder (created on first write)."""
+        return cls(str(Path(path).resolve()))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeltaLocation | None:
+        """The location in ``$CDC_DELTA_URI`` with the JSON options of
+        ``$CDC_DELTA_STORAGE_OPTIONS``; None when no URI is set. ValueError on bad options."""
+        env = os.environ if environ is None else environ
+        uri = env.get(URI_ENV, "").strip()
+        if not uri:
+            return None
+        raw = env.get(OPTIONS_ENV, "").strip() or "{}"
+        try:
+            options = json.loads(raw)
+            if not isinstance(options, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            raise ValueError(
+                f"{OPTIONS_ENV} must be a JSON object of delta-rs storage options, e.g. "
+                '{"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true"}; '
+                f"got {raw!r} ({exc})"
+            ) from exc
+        # JSON true/false -> "true"/"false", the spelling delta-rs's options use.
+        return cls(uri, {str(k): _option_text(v) for k, v in options.items()})
+
+    @property
+    def is_local(self) -> bool:
+        """True for a plain path or a ``file://`` URI."""
+        return "://" not in self.uri or self.uri.startswith("file://")
+
+    def child(self, name: str) -> DeltaLocation:
+        """The location ``name`` below this one, with the same storage options."""
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"a child location needs a plain folder name, got {name!r}")
+        return DeltaLocation(f"{self.uri.rstrip('/')}/{name}", dict(self.storage_options))
+
+    def options(self) -> dict[str, str] | None:
+        """Storage options as delta-rs expects them (None when there are none)."""
+        return dict(self.storage_options) or None
+
+    def filesystem(self) -> pa_fs.FileSystem:
+        """A pyarrow filesystem rooted at the table folder (same storage options as delta-rs)."""
+        return pa_fs.PyFileSystem(DeltaStorageHandler(self.uri, self.options()))
+
+    def __repr__(self) -> str:
+        # Storage options hold credentials: show their names only.
+        if not self.storage_options:
+            return f"DeltaLocation({self.uri})"
+        return f"DeltaLocation({self.uri}, options: {', '.join(sorted(self.storage_options))})"
+
+
+def _option_text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def remove_location(location: DeltaLocation) -> None:
+    """Delete the table at ``location``: data, change data and log (a no-op if it is absent)."""
+    if location.is_local:
+        shutil.rmtree(_local_path(location), ignore_errors=True)
+        return
+    fs = location.filesystem()
+    # deltalake's handler cannot delete a root folder's contents in one call; list and delete.
+    files = fs.get_file_info(pa_fs.FileSelector("", recursive=True, allow_not_found=True))
+    for info in files:
+        if info.type == pa_fs.FileType.File:
+            fs.delete_file(info.path)
+
+
+def _local_path(location: DeltaLocation) -> Path:
+    return Path(location.uri.removeprefix("file://"))

@@ -6,7 +6,7 @@
 
 VENV := .venv/bin
 RESULTS := reports/allure-results
-PYTEST := $(VENV)/pytest -p no:cacheprovider
+PYTEST := $(VENV)/pytest -p no:cacheprovider --timeout=900
 
 setup:
 	@bash runtime/setup.sh

@@ -83,14 +83,17 @@ class MySqlAddress:
 
 def parse_dsn(dsn: str) -> MySqlAddress:
     """``mysql://user[:password]@host[:port][/database]`` -> :class:`MySqlAddress`."""
-    parts = urlsplit(dsn)
+    expected = "expected mysql://user[:password]@host[:port][/database]"
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port  # ValueError for a port that is not a number 0..65535
+    except ValueError as exc:
+        raise ValueError(f"not a MySQL URI: {dsn!r} ({exc}); {expected}") from None
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise ValueError(
-            f"not a MySQL URI: {dsn!r}; expected mysql://user[:password]@host[:port][/database]"
-        )
+        raise ValueError(f"not a MySQL URI: {dsn!r}; {expected}")
     return MySqlAddress(
         host=parts.hostname,
-        port=parts.port or 3306,
+        port=port or 3306,
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),
         database=parts.path.lstrip("/") or None,

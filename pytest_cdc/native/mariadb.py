@@ -25,11 +25,13 @@ CDC_GRANTS = "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLI
 """What Debezium's MySQL/MariaDB connectors document as needed; nothing that can write."""
 
 SETUP_HINT = "run `make setup` (installs the Debian package mariadb-server)"
+SYSTEM_BINDIRS = ("/usr/sbin", "/usr/bin")
+"""Where Debian's mariadb-server puts its binaries; searched after CDC_MARIADB_BINDIR."""
 
 
 def find_mariadb() -> tuple[Path, Path]:
     """Paths of ``mariadbd`` and ``mariadb-install-db`` (env CDC_MARIADB_BINDIR wins)."""
-    folders = [os.environ.get("CDC_MARIADB_BINDIR", ""), "/usr/sbin", "/usr/bin"]
+    folders = [os.environ.get("CDC_MARIADB_BINDIR", ""), *SYSTEM_BINDIRS]
     server = _first(folders, "mariadbd") or shutil.which("mariadbd")
     install = _first(folders, "mariadb-install-db") or shutil.which("mariadb-install-db")
     if not server or not install:

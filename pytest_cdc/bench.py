@@ -25,6 +25,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "binlog": ["--ops", "1000"],
     "delta": ["--quick"],
     "iceberg": ["--rows", "2000", "--upserts", "8"],
+    "pg_approaches": ["--ops", "1000"],
 }
 
 
@@ -44,6 +45,27 @@ def stack_args(stack: Stack) -> list[str]:
         ep.connect_url,
         "--flavor",
         ep.mysql_flavor,
+    ]
+
+
+def pg_stack_args(stack: Stack) -> list[str]:
+    """Command-line endpoints for the PostgreSQL approaches benchmark."""
+    ep = stack.endpoints
+    return [
+        "--postgres-dsn",
+        ep.postgres_dsn,
+        "--kafka",
+        ep.kafka_bootstrap,
+        "--connect",
+        ep.connect_url,
+        "--pg-host",
+        ep.postgres_host,
+        "--pg-port",
+        str(ep.postgres_port),
+        "--pg-user",
+        ep.postgres_user,
+        "--pg-password",
+        ep.postgres_password,
     ]
 
 
@@ -77,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             module = importlib.import_module(f"cdc_support.bench.{name}")
             bench_args = QUICK_ARGS.get(name, []) if args.quick else []
             if name in NEEDS_STACK and stack is not None:
-                bench_args = [*stack_args(stack), *bench_args]
+                endpoints = pg_stack_args if name == "pg_approaches" else stack_args
+                bench_args = [*endpoints(stack), *bench_args]
             print(f"==> bench {name}", flush=True)
             started = time.monotonic()
             out = io.StringIO()

@@ -29,6 +29,12 @@ from pytest_cdc.mysql_fixtures import (  # noqa: F401 - re-exported so pytest re
     mysql_database,
 )
 from pytest_cdc.options import add_options
+from pytest_cdc.pg_approach_fixtures import (  # noqa: F401 - re-exported so pytest registers them
+    logical_decoding_factory,
+    pg_approach_outcomes,
+    pg_capture_factory,
+    pg_database_factory,
+)
 from pytest_cdc.state import STATE_KEY, get_state, init_state
 
 MARKERS = {

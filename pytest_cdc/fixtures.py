@@ -131,6 +131,18 @@ def _slot_of(connector: DebeziumConnector) -> str:
     return connector.slot_name
 
 
+def next_connector_name(scenario: str, created: Sequence[DebeziumConnector]) -> str:
+    """The scenario's name for its first connector, with a numeric suffix for later ones."""
+    return scenario if not created else f"{scenario}_{len(created)}"
+
+
+def start_connector(connector: DebeziumConnector, bootstrap: str, timeout: float) -> None:
+    """Register the connector, then wait until it streams (RUNNING, then a first heartbeat)."""
+    connector.client.create(connector.name, connector.config)
+    connector.client.wait_running(connector.name, timeout=timeout)
+    connector.wait_streaming(bootstrap, timeout=timeout)
+
+
 def delete_connectors(
     client: ConnectClient, connectors: Sequence[DebeziumConnector], problems: list[str]
 ) -> None:
@@ -166,8 +178,7 @@ def debezium_connector_factory(
         extra: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> DebeziumConnector:
-        n = len(created)
-        base = cdc_scenario_name if n == 0 else f"{cdc_scenario_name}_{n}"
+        base = next_connector_name(cdc_scenario_name, created)
         ep = cdc_stack.endpoints
         config = postgres_connector_config(
             host=ep.postgres_host,
@@ -192,9 +203,7 @@ def debezium_connector_factory(
             publication_name=f"{base}_pub",
         )
         created.append(connector)
-        connect_client.create(connector.name, config)
-        connect_client.wait_running(connector.name, timeout=timeout)
-        connector.wait_streaming(ep.kafka_bootstrap, timeout=timeout)
+        start_connector(connector, ep.kafka_bootstrap, timeout)
         return connector
 
     yield _Named(create, f"Debezium connectors on {pg_database.name}")

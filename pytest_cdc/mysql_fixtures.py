@@ -21,7 +21,13 @@ from cdc_support.connect import ConnectClient
 from cdc_support.connectors import mysql_connector_config
 from cdc_support.mysql_source import MySqlAddress, connect, parse_dsn
 from pytest_cdc.errors import BackendNotAvailable
-from pytest_cdc.fixtures import DebeziumConnector, _Named, delete_connectors
+from pytest_cdc.fixtures import (
+    DebeziumConnector,
+    _Named,
+    delete_connectors,
+    next_connector_name,
+    start_connector,
+)
 from pytest_cdc.stack import Stack
 
 
@@ -102,8 +108,7 @@ def mysql_connector_factory(
         extra: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> DebeziumConnector:
-        n = len(created)
-        base = cdc_scenario_name if n == 0 else f"{cdc_scenario_name}_{n}"
+        base = next_connector_name(cdc_scenario_name, created)
         ep = cdc_stack.endpoints
         cdc = mysql_database.cdc
         config = mysql_connector_config(
@@ -129,9 +134,7 @@ def mysql_connector_factory(
             schema=mysql_database.name,
         )
         created.append(connector)
-        connect_client.create(connector.name, config)
-        connect_client.wait_running(connector.name, timeout=timeout)
-        connector.wait_streaming(ep.kafka_bootstrap, timeout=timeout)
+        start_connector(connector, ep.kafka_bootstrap, timeout)
         return connector
 
     yield _Named(create, f"Debezium {mysql_database.flavor} connectors on {mysql_database.name}")

@@ -13,10 +13,10 @@ import importlib
 import io
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from cdc_support.bench import BENCHMARKS, NEEDS_STACK
+from cdc_support.bench import BENCHMARKS
 from pytest_cdc.native.stack import start_native_stack
 from pytest_cdc.options import default_runtime_dir
 from pytest_cdc.stack import Stack
@@ -26,19 +26,19 @@ QUICK_ARGS: dict[str, list[str]] = {
     "delta": ["--quick"],
     "iceberg": ["--rows", "2000", "--upserts", "8"],
     "pg_approaches": ["--ops", "1000"],
+    "sink": ["--events", "3000", "--initial-rows", "500", "--no-compare"],
 }
 
 
-def stack_args(stack: Stack) -> list[str]:
-    """Command-line endpoints for a benchmark that needs servers."""
+def mysql_stack_args(stack: Stack) -> list[str]:
+    """Command-line endpoints for the binlog benchmark (MariaDB/MySQL, Kafka, Connect)."""
     ep = stack.endpoints
     assert ep.mysql_dsn is not None, "the stack has no MySQL/MariaDB server"
-    cdc = f"mysql://{ep.mysql_cdc_user}:{ep.mysql_cdc_password}@{ep.mysql_host}:{ep.mysql_port}/"
     return [
         "--mysql-admin-dsn",
         ep.mysql_dsn,
         "--mysql-cdc-dsn",
-        cdc,
+        ep.mysql_cdc_dsn,
         "--kafka",
         ep.kafka_bootstrap,
         "--connect",
@@ -69,6 +69,19 @@ def pg_stack_args(stack: Stack) -> list[str]:
     ]
 
 
+def kafka_stack_args(stack: Stack) -> list[str]:
+    """Command-line endpoints for a benchmark that needs only Kafka (the sink workers)."""
+    return ["--kafka", stack.endpoints.kafka_bootstrap]
+
+
+ENDPOINT_ARGS: dict[str, Callable[[Stack], list[str]]] = {
+    "binlog": mysql_stack_args,
+    "pg_approaches": pg_stack_args,
+    "sink": kafka_stack_args,
+}
+"""The benchmarks that need servers, and how each is told the stack's endpoints."""
+
+
 @contextlib.contextmanager
 def _stack_if(needed: bool, runtime_dir: Path) -> Iterator[Stack | None]:
     if not needed:
@@ -93,14 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.only or list(BENCHMARKS)
     args.output.mkdir(parents=True, exist_ok=True)
     status = 0
-    needs_stack = bool(NEEDS_STACK & set(names))
+    needs_stack = any(name in ENDPOINT_ARGS for name in names)
     with _stack_if(needs_stack, args.runtime_dir or default_runtime_dir()) as stack:
         for name in names:
             module = importlib.import_module(f"cdc_support.bench.{name}")
             bench_args = QUICK_ARGS.get(name, []) if args.quick else []
-            if name in NEEDS_STACK and stack is not None:
-                endpoints = pg_stack_args if name == "pg_approaches" else stack_args
-                bench_args = [*endpoints(stack), *bench_args]
+            if name in ENDPOINT_ARGS and stack is not None:
+                bench_args = [*ENDPOINT_ARGS[name](stack), *bench_args]
             print(f"==> bench {name}", flush=True)
             started = time.monotonic()
             out = io.StringIO()

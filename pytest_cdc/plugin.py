@@ -35,6 +35,7 @@ from pytest_cdc.pg_approach_fixtures import (  # noqa: F401 - re-exported so pyt
     pg_capture_factory,
     pg_database_factory,
 )
+from pytest_cdc.sink_fixtures import sink_worker_factory  # noqa: F401 - re-exported
 from pytest_cdc.state import STATE_KEY, get_state, init_state
 
 MARKERS = {

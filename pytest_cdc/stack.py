@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass, field
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,14 @@ class Endpoints:
     mysql_port: int = 3306
     mysql_cdc_user: str = "cdc"
     mysql_cdc_password: str = ""
+
+    @property
+    def mysql_cdc_dsn(self) -> str:
+        """``mysql://`` URI of the least-privilege CDC user (what CDC clients connect as)."""
+        auth = quote(self.mysql_cdc_user, safe="")
+        if self.mysql_cdc_password:
+            auth += ":" + quote(self.mysql_cdc_password, safe="")
+        return f"mysql://{auth}@{self.mysql_host}:{self.mysql_port}/"
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for JSON files and the report."""

@@ -7,6 +7,4 @@ servers — and writes each table to ``reports/bench/<name>.txt``. Nothing here 
 speed: the numbers are for reading, comparing and quoting.
 """
 
-BENCHMARKS = ("binlog", "delta", "iceberg", "pg_approaches")
-NEEDS_STACK = frozenset({"binlog", "pg_approaches"})
-"""Benchmarks that take server endpoints as arguments (the runner supplies its stack's)."""
+BENCHMARKS = ("binlog", "delta", "iceberg", "pg_approaches", "sink")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from cdc_support.bench import binlog
 from cdc_support.mysql_source import connect, parse_dsn
-from pytest_cdc.bench import stack_args
 
 
 def test_both_approaches_catch_up_on_the_whole_backlog(cdc_stack) -> None:
     ep = cdc_stack.endpoints
-    cdc_dsn = stack_args(cdc_stack)[3]
     result = binlog.run(
         admin_dsn=ep.mysql_dsn,
-        cdc_dsn=cdc_dsn,
+        cdc_dsn=ep.mysql_cdc_dsn,
         kafka_bootstrap=ep.kafka_bootstrap,
         connect_url=ep.connect_url,
         flavor=ep.mysql_flavor,
@@ -34,7 +32,7 @@ def test_the_benchmark_leaves_no_database_or_connector(cdc_stack, connect_client
     ep = cdc_stack.endpoints
     binlog.run(
         admin_dsn=ep.mysql_dsn,
-        cdc_dsn=stack_args(cdc_stack)[3],
+        cdc_dsn=ep.mysql_cdc_dsn,
         kafka_bootstrap=ep.kafka_bootstrap,
         connect_url=ep.connect_url,
         ops=5,

@@ -1,0 +1,246 @@
+"""Apply micro-batches to a Delta table with delta-rs: one MERGE per batch, exactly once.
+
+Each batch is one ``MERGE`` keyed by the primary key: the latest event of each key becomes a
+source row marked upsert or delete; matched rows are updated or deleted, unmatched upserts
+inserted. The same commit carries one Delta *app transaction* (``txn`` action) per Kafka
+partition in the batch: app id ``<app-id>:<topic>:<partition>``, version = the next offset
+after the batch. Delta keeps the latest version per app id in the table state, so after a
+crash the worker asks the table (``DeltaTable.transaction_version``) how far each partition
+got. The worker resumes from the consumer group's committed offsets, which are committed
+only after the table commit; records below the table's version are recognised as replays and
+skipped, and a batch that holds nothing above it is skipped whole. The commit's custom
+metadata also records the batch number and offset ranges (visible in ``history()``).
+
+A column the table lacks is added before the batch (``alter.add_columns``): rows written
+before read null. Every ``optimize_every`` commits the table is compacted (OPTIMIZE: MERGE
+rewrites the files it touches and appends small ones).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from cdc_support.delta.feed import read_table
+from cdc_support.delta.location import DeltaLocation
+from cdc_support.sinks.base import (
+    BATCH_PROPERTY,
+    CommitResult,
+    MaintenancePolicy,
+    SinkConflict,
+    TableSink,
+    key_dicts,
+    ranges_json,
+)
+from cdc_support.sinks.batching import Positions, TopicPartition
+from cdc_support.sinks.columns import Column
+
+__all__ = ["OP_COLUMN", "DeltaSink", "app_id_for", "transactions_for"]
+
+OP_COLUMN = "__cdc_sink_op"
+
+
+def app_id_for(app_id: str, topic: str, partition: int) -> str:
+    """The Delta app transaction id of one topic partition."""
+    return f"{app_id}:{topic}:{partition}"
+
+
+def transactions_for(
+    app_id: str, ranges: Mapping[TopicPartition, Sequence[int]]
+) -> list[Transaction]:
+    """One app transaction per partition: version = the next offset after the batch."""
+    return [
+        Transaction(app_id_for(app_id, topic, partition), int(span[1]))
+        for (topic, partition), span in sorted(ranges.items())
+    ]
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+class DeltaSink(TableSink):
+    """MERGE micro-batches into the Delta table at ``location`` (created on first write)."""
+
+    format = "delta"
+    seek_to_stored = False
+
+    def __init__(
+        self,
+        location: DeltaLocation,
+        key: Sequence[str],
+        *,
+        app_id: str = "cdc-spec-sink",
+        policy: MaintenancePolicy | None = None,
+        table_properties: Mapping[str, str] | None = None,
+    ) -> None:
+        self.location = location
+        self.key = tuple(key)
+        self.app_id = app_id
+        self.policy = policy or MaintenancePolicy()
+        self.table_properties = dict(table_properties or {})
+        self.commits = 0
+        self._table: DeltaTable | None = self._open()
+
+    def __repr__(self) -> str:
+        return f"DeltaSink({self.location.uri})"
+
+    def describe(self) -> str:
+        return f"Delta table {self.location.uri}"
+
+    def _open(self) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.location.uri, storage_options=self.location.options())
+        except TableNotFoundError:
+            return None
+
+    def _arrow_schema(self) -> pa.Schema:
+        assert self._table is not None
+        return pa.schema(self._table.schema().to_arrow())
+
+    def table_columns(self) -> dict[str, pa.DataType] | None:
+        if self._table is None:
+            return None
+        return {f.name: f.type for f in self._arrow_schema()}
+
+    def stored_positions(self, partitions: Sequence[TopicPartition]) -> Positions:
+        if self._table is None:
+            return {}
+        self._table.update_incremental()
+        positions: Positions = {}
+        for topic, partition in partitions:
+            version = self._table.transaction_version(app_id_for(self.app_id, topic, partition))
+            if version is not None:
+                positions[(topic, partition)] = int(version)
+        return positions
+
+    def ensure_columns(self, columns: Sequence[Column]) -> dict[str, Any]:
+        if self._table is None:
+            fields = [
+                pa.field(c.name, c.arrow_type, nullable=c.name not in self.key) for c in columns
+            ]
+            missing = [k for k in self.key if k not in {c.name for c in columns}]
+            if missing:
+                raise ValueError(f"cannot create the table: key columns {missing} have no values")
+            self._table = DeltaTable.create(
+                self.location.uri,
+                pa.schema(fields),
+                configuration=self.table_properties or None,
+                storage_options=self.location.options(),
+            )
+            return {"created": [f"{f.name} {f.type}" for f in fields]}
+        existing = self.table_columns() or {}
+        new = [c for c in columns if c.name not in existing]
+        if not new:
+            return {}
+        delta_fields = DeltaSchema.from_arrow(
+            pa.schema([pa.field(c.name, c.arrow_type, nullable=True) for c in new])
+        ).fields
+        self._table.alter.add_columns(list(delta_fields))
+        return {"added": [f"{c.name} {c.arrow_type}" for c in new]}
+
+    def write(
+        self,
+        upserts: Sequence[Mapping[str, Any]],
+        deletes: Sequence[tuple[Any, ...]],
+        ranges: Mapping[TopicPartition, Sequence[int]],
+        batch: int,
+    ) -> CommitResult:
+        if self._table is None:
+            raise RuntimeError("write before the table exists: call ensure_columns first")
+        schema = self._arrow_schema()
+        columns = schema.names
+        source_schema = schema.append(pa.field(OP_COLUMN, pa.string()))
+        rows = [{**row, OP_COLUMN: "u"} for row in upserts]
+        rows += [{**k, OP_COLUMN: "d"} for k in key_dicts(self.key, deletes)]
+        source = pa.Table.from_pylist(rows, schema=source_schema)
+        properties = CommitProperties(
+            app_transactions=transactions_for(self.app_id, ranges),
+            custom_metadata={
+                BATCH_PROPERTY: json.dumps({"batch": batch, "offsets": ranges_json(ranges)})
+            },
+        )
+        on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in self.key)
+        op = f"s.{_quote(OP_COLUMN)}"
+        started = time.perf_counter()
+        merger = self._table.merge(
+            source, on, source_alias="s", target_alias="t", commit_properties=properties
+        ).when_matched_delete(predicate=f"{op} = 'd'")
+        non_key = [c for c in columns if c not in self.key]
+        if non_key:
+            merger = merger.when_matched_update(
+                updates={c: f"s.{_quote(c)}" for c in non_key}, predicate=f"{op} = 'u'"
+            )
+        merger = merger.when_not_matched_insert(
+            updates={c: f"s.{_quote(c)}" for c in columns}, predicate=f"{op} = 'u'"
+        )
+        try:
+            metrics = merger.execute()
+        except CommitFailedError as exc:
+            raise SinkConflict(
+                f"{self.describe()}: the MERGE of batch {batch} conflicted with another "
+                f"writer's commit ({exc}). One writer per table: stop the other writer."
+            ) from exc
+        seconds = time.perf_counter() - started
+        self.commits += 1
+        detail = {
+            k: metrics.get(k)
+            for k in (
+                "num_target_rows_inserted",
+                "num_target_rows_updated",
+                "num_target_rows_deleted",
+                "num_target_files_added",
+                "num_target_files_removed",
+            )
+        }
+        return CommitResult(self._table.version(), seconds, time.time(), detail)
+
+    def maintain(self) -> list[dict[str, Any]]:
+        every = self.policy.optimize_every
+        if self._table is None or not every or self.commits % every:
+            return []
+        started = time.perf_counter()
+        metrics = self._table.optimize.compact()
+        return [
+            {
+                "kind": "optimize",
+                "seconds": time.perf_counter() - started,
+                "files_added": metrics.get("numFilesAdded"),
+                "files_removed": metrics.get("numFilesRemoved"),
+                "version": self._table.version(),
+            }
+        ]
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        table = self._open()
+        if table is None:
+            return []
+        entries = []
+        for item in table.history(limit):
+            batch = item.get(BATCH_PROPERTY)
+            entries.append(
+                {
+                    "version": item.get("version"),
+                    "timestamp": item.get("timestamp"),
+                    "operation": item.get("operation"),
+                    "batch": json.loads(batch) if isinstance(batch, str) else batch,
+                    "metrics": {
+                        k: v
+                        for k, v in (item.get("operationMetrics") or {}).items()
+                        if k.startswith("num_target") or k.startswith("num")
+                    },
+                }
+            )
+        return entries
+
+    def read_all(self) -> list[dict[str, Any]]:
+        if self._open() is None:
+            return []
+        return read_table(self.location).to_pylist()

@@ -26,7 +26,7 @@ def check_catalog_uri(uri: str) -> None:
     """Check that SQLAlchemy can load the driver of ``uri`` (no connection is made).
 
     With SQLAlchemy 2.1, ``postgresql://`` and ``postgresql+psycopg://`` use psycopg 3 (the
-    project's driver); ``postgresql+psycopg2://`` needs psycopg2, which is not installed.
+    project's driver); other drivers (``+pg8000``, ``+asyncpg``) need their own module.
     """
     from sqlalchemy import create_engine
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError

@@ -133,9 +133,9 @@ def test_postgresql_uris_load_the_installed_psycopg3_driver() -> None:
 
 def test_a_uri_whose_driver_is_missing_names_the_fix_and_hides_the_password() -> None:
     with pytest.raises(IcebergChangelogError) as caught:
-        check_catalog_uri("postgresql+psycopg2://app:secret@db:5432/catalog")
+        check_catalog_uri("postgresql+pg8000://app:secret@db:5432/catalog")
     message = str(caught.value)
-    assert "psycopg2" in message and "postgresql+psycopg://" in message
+    assert "pg8000" in message and "postgresql+psycopg://" in message
     assert "secret" not in message and "app:***@db:5432" in message
 
 

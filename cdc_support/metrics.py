@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass
 
 from cdc_support.events import ChangeEvent
 
-__all__ = ["LagStats", "lag_against_commits", "lag_plot_png", "lag_samples", "percentile"]
+__all__ = [
+    "LagStats",
+    "lag_against_commits",
+    "lag_plot_png",
+    "lag_samples",
+    "percentile",
+    "slope",
+]
 
 
 def percentile(sorted_samples: Sequence[float], q: float) -> float:
@@ -81,6 +88,18 @@ def lag_samples(events: Iterable[ChangeEvent]) -> list[float]:
         if lag is not None:
             samples.append(lag)
     return samples
+
+
+def slope(values: Sequence[float]) -> float:
+    """Least-squares slope of ``values`` against their index (e.g. seconds per commit)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean_x = (n - 1) / 2
+    mean_y = math.fsum(values) / n
+    num = math.fsum((i - mean_x) * (v - mean_y) for i, v in enumerate(values))
+    den = math.fsum((i - mean_x) ** 2 for i in range(n))
+    return num / den
 
 
 def lag_against_commits(

@@ -33,20 +33,9 @@ from cdc_support.iceberg import (
     open_catalog,
     to_arrow,
 )
+from cdc_support.metrics import slope
 
 __all__ = ["format_report", "run"]
-
-
-def _slope(values: Sequence[float]) -> float:
-    """Least-squares slope of values against their index (seconds per upsert)."""
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean_x = (n - 1) / 2
-    mean_y = statistics.fmean(values)
-    num = sum((i - mean_x) * (v - mean_y) for i, v in enumerate(values))
-    den = sum((i - mean_x) ** 2 for i in range(n))
-    return num / den
 
 
 def _trend(latencies: Sequence[float]) -> dict[str, Any]:
@@ -59,7 +48,7 @@ def _trend(latencies: Sequence[float]) -> dict[str, Any]:
         "last": latencies[-1],
         "p50": statistics.median(latencies),
         "max": max(latencies),
-        "slope_ms_per_upsert": _slope(latencies) * 1000,
+        "slope_ms_per_upsert": slope(latencies) * 1000,
         "window": window,
         "latencies": latencies,
     }

@@ -7,20 +7,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from cdc_support.metrics import percentile
+from cdc_support.metrics import percentile, slope
 
 __all__ = ["latency_plot_png", "latency_trend"]
-
-
-def _slope(values: Sequence[float]) -> float:
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean_x = (n - 1) / 2
-    mean_y = statistics.fmean(values)
-    num = sum((i - mean_x) * (v - mean_y) for i, v in enumerate(values))
-    den = sum((i - mean_x) ** 2 for i in range(n))
-    return num / den
 
 
 def latency_trend(latencies: Sequence[float], window: int = 5) -> dict[str, Any]:
@@ -37,7 +26,7 @@ def latency_trend(latencies: Sequence[float], window: int = 5) -> dict[str, Any]
         "p50": percentile(ordered, 50),
         "p95": percentile(ordered, 95),
         "max": ordered[-1],
-        "slope_ms_per_commit": _slope(latencies) * 1000,
+        "slope_ms_per_commit": slope(latencies) * 1000,
     }
 
 

@@ -98,3 +98,12 @@ def test_lag_plot_png_with_empty_series():
 
 def test_lag_plot_png_single_sample():
     assert lag_plot_png({"one": [0.2]}, title="one", limit_seconds=0.5).startswith(PNG_SIGNATURE)
+
+
+def test_slope_is_the_least_squares_trend_per_step() -> None:
+    from cdc_support.metrics import slope
+
+    assert slope([]) == 0.0 and slope([3.0]) == 0.0
+    assert slope([1.0, 2.0, 3.0, 4.0]) == pytest.approx(1.0)
+    assert slope([5.0, 5.0, 5.0]) == pytest.approx(0.0)
+    assert slope([0.0, 2.0, 1.0, 3.0]) == pytest.approx(0.8)

@@ -52,6 +52,8 @@ RULES = (
     "source schema change",
 )
 """The rules of features/postgres/approaches.feature, in the order of the table's columns."""
+COST_RULES = frozenset({"source schema change"})
+"""Rules where "yes" is a cost, not a capability (shown in red rather than green)."""
 
 MARKER_KEY = 10_000_000
 
@@ -377,18 +379,21 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.yes { color: #070; font-weight: bold; } .no { color: #b00; font-weight: bold; }
+.good { color: #070; font-weight: bold; } .bad { color: #b00; font-weight: bold; }
 .detail { color: #666; font-size: 11px; } .na { color: #999; font-style: italic; }
 """
 
 
-def _rule_cell(cell: dict[str, Any] | None) -> str:
+def _rule_cell(rule: str, cell: dict[str, Any] | None) -> str:
     if cell is None:
         return '<td class="na">—</td>'
     yes = cell["yes"]
-    word = {True: '<span class="yes">yes</span>', False: '<span class="no">no</span>'}.get(
-        yes, '<span class="na">?</span>'
-    )
+    if yes is None:
+        word = '<span class="na">?</span>'
+    else:
+        good = yes != (rule in COST_RULES)
+        word = f'<span class="{"good" if good else "bad"}">{"yes" if yes else "no"}</span>'
+
     return f'<td>{word}<div class="detail">{html.escape(cell["detail"])}</div></td>'
 
 
@@ -423,7 +428,7 @@ def comparison_table_html(
             wal += "</span>"
         body.append(
             f"<tr><th>{html.escape(row['approach'])}</th>"
-            + "".join(_rule_cell(row[r]) for r in RULES)
+            + "".join(_rule_cell(r, row[r]) for r in RULES)
             + f'<td class="num">{row["events delivered / committed"]}</td>'
             + _num(row["lag p50 s"], ".3f")
             + _num(row["lag p95 s"], ".3f")

@@ -180,3 +180,12 @@ def test_comparison_rows_combine_observed_rules_with_the_measured_numbers() -> N
 
 def test_every_approach_is_registered_by_its_feature_name() -> None:
     assert set(APPROACHES) == {"logical decoding", "trigger audit", "timestamp polling", "Debezium"}
+
+
+def test_the_comparison_colours_a_schema_change_as_a_cost_and_a_capability_as_a_gain() -> None:
+    from cdc_support.pg_approaches.measure import _rule_cell
+
+    assert 'class="bad">yes' in _rule_cell("source schema change", {"yes": True, "detail": ""})
+    assert 'class="good">no' in _rule_cell("source schema change", {"yes": False, "detail": ""})
+    assert 'class="good">yes' in _rule_cell("hard deletes", {"yes": True, "detail": ""})
+    assert 'class="bad">no' in _rule_cell("hard deletes", {"yes": False, "detail": ""})

@@ -104,6 +104,29 @@ def test_reader_starts_from_now(mysql_conn, binlog_reader_factory) -> None:
     )
 
 
+def test_a_running_reader_saves_its_position_once_the_stream_is_idle(
+    mysql_conn, binlog_reader_factory
+) -> None:
+    """Saves are batched (every save_every seconds), but an idle stream's heartbeat saves
+    what was handed over, so a crash then repeats nothing."""
+    create_table(mysql_conn, "customers")
+    reader = binlog_reader_factory(["customers"])
+    reader.save_every = 3600.0  # only heartbeats (and stop) may save
+    reader.start()
+    started = reader.store.load()
+    insert_rows(mysql_conn, "customers", EcommerceGenerator(4).customers(1))
+    event = reader.wait_for(1, timeout=WAIT)[0]
+    after_commit = BinlogPosition(*binlog_position(mysql_conn))
+    saved = wait_until(
+        reader.store.load,
+        done=lambda position: position is not None and position >= after_commit,
+        timeout=WAIT,
+        expected=f"the position after the commit ({after_commit}) saved while running",
+    )
+    assert reader.running and started is not None and saved > started
+    assert saved > BinlogPosition(event.source["file"], event.source["pos"])
+
+
 def test_insert_update_delete_carry_full_images_in_utc(
     mysql_database, mysql_conn, binlog_reader_factory
 ) -> None:

@@ -25,6 +25,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from cdc_support.events import MalformedEvent, Tombstone
 from cdc_support.sinks.base import SinkConflict, SinkError, TableSink, ranges_json
@@ -329,24 +336,36 @@ class SinkWorker:
         return change
 
     def _write(self, batch: MicroBatch, ranges: dict[Any, list[int]]) -> Any:
-        delay = 0.5
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                return self.sink.write(batch.upserts(), batch.deletes(), ranges, batch.number)
-            except SinkConflict:
-                self.metrics.errors.labels(stage="commit_conflict").inc()
-                raise
-            except Exception as exc:
-                self.metrics.errors.labels(stage="commit").inc()
-                if attempt == COMMIT_ATTEMPTS:
-                    raise SinkError(
-                        f"batch {batch.number} could not be committed to "
-                        f"{self.sink.describe()} after {attempt} attempts: {exc}"
-                    ) from exc
-                log.warning("commit of batch %d failed (%s); retrying", batch.number, exc)
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        """One table commit, retried with backoff (0.5 s, 1 s) unless another writer won."""
+
+        def count_and_log(state: RetryCallState) -> None:
+            self.metrics.errors.labels(stage="commit").inc()
+            log.warning(
+                "commit of batch %d failed (%s); retrying",
+                batch.number,
+                state.outcome.exception() if state.outcome else "?",
+            )
+
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(COMMIT_ATTEMPTS),
+                wait=wait_exponential(multiplier=0.5),
+                retry=retry_if_not_exception_type(SinkConflict),
+                before_sleep=count_and_log,
+                reraise=True,
+            ):
+                with attempt:
+                    return self.sink.write(batch.upserts(), batch.deletes(), ranges, batch.number)
+        except SinkConflict:
+            self.metrics.errors.labels(stage="commit_conflict").inc()
+            raise
+        except Exception as exc:
+            self.metrics.errors.labels(stage="commit").inc()
+            raise SinkError(
+                f"batch {batch.number} could not be committed to "
+                f"{self.sink.describe()} after {COMMIT_ATTEMPTS} attempts: {exc}"
+            ) from exc
+        raise AssertionError("unreachable: Retrying either returns or raises")
 
     def _maintain(self) -> None:
         try:

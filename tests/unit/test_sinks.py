@@ -14,7 +14,7 @@ from prometheus_client import generate_latest
 
 from cdc_support.cli import main as cdc_spec_main
 from cdc_support.events import MalformedEvent, Tombstone
-from cdc_support.sinks.base import MaintenancePolicy, duplicate_keys
+from cdc_support.sinks.base import MaintenancePolicy, SinkConflict, SinkError, duplicate_keys
 from cdc_support.sinks.batching import (
     MicroBatch,
     RowDecoder,
@@ -37,6 +37,7 @@ from cdc_support.sinks.envelopes import CUSTOMER_FIELDS, customer_changes, envel
 from cdc_support.sinks.iceberg_sink import key_filter
 from cdc_support.sinks.metrics import SinkMetrics, parse_metrics
 from cdc_support.sinks.trend import latency_trend
+from cdc_support.sinks.worker import COMMIT_ATTEMPTS, SinkWorker
 
 TOPIC = "cdc.public.customers"
 
@@ -440,3 +441,44 @@ def test_envelopes_rebuild_to_the_expected_rows():
             state[item.key] = item.row
     assert set(state) == set(changes.rows)
     assert changes.change_events == 320
+
+
+def _flaky_worker(tmp_path, failures: list[Exception]):
+    """A worker on a real Delta table whose first writes raise ``failures`` in turn."""
+    config = WorkerConfig(
+        "k:9092", TOPIC, "g", SinkTarget("delta", ("id",), table_uri=str(tmp_path / "t"))
+    )
+    worker = SinkWorker(config)
+    real_write = worker.sink.write
+    calls: list[int] = []
+
+    def write(*args, **kwargs):
+        calls.append(1)
+        if failures:
+            raise failures.pop(0)
+        return real_write(*args, **kwargs)
+
+    worker.sink.write = write  # type: ignore[method-assign]
+    return worker, calls
+
+
+def _error_count(worker, stage: str) -> float:
+    return worker.metrics.errors.labels(stage=stage)._value.get()
+
+
+def test_a_failed_commit_is_retried_and_counted(tmp_path) -> None:
+    worker, calls = _flaky_worker(tmp_path, [OSError("store hiccup")])
+    batch = MicroBatch(1)
+    with pytest.raises(SinkError) as caught:
+        worker._write(batch, {})  # no table yet: every attempt fails for real after the hiccup
+    assert len(calls) == COMMIT_ATTEMPTS
+    assert f"after {COMMIT_ATTEMPTS} attempts" in str(caught.value)
+    assert _error_count(worker, "commit") == COMMIT_ATTEMPTS
+
+
+def test_a_lost_table_claim_is_not_retried(tmp_path) -> None:
+    worker, calls = _flaky_worker(tmp_path, [SinkConflict("another writer owns the table")])
+    with pytest.raises(SinkConflict):
+        worker._write(MicroBatch(1), {})
+    assert len(calls) == 1
+    assert _error_count(worker, "commit_conflict") == 1

@@ -6,21 +6,42 @@ Both JSON converter layouts are accepted, for key and value independently:
 * ``schemas.enable=true``: the record is ``{"schema": {...}, "payload": {...}}``.
 
 The value must be the full Debezium envelope (``before``, ``after``, ``source``, ``op``,
-``ts_ms``); records flattened by the ``ExtractNewRecordState`` SMT are rejected. A null value
-is a tombstone (Debezium writes one after each delete unless ``tombstones.on.delete=false``).
+``ts_ms``); records flattened by the ``ExtractNewRecordState`` SMT are rejected. A record with
+no value at all is a tombstone (Debezium writes one after each delete unless
+``tombstones.on.delete=false``). A value that *is* JSON ``null`` is not: Kafka's JsonConverter
+(``fromConnectData``) writes no bytes when a record's value and value schema are both null
+(Debezium's tombstone), but the 4 bytes ``null`` (schemas disabled) or
+``{"schema": {...}, "payload": null}`` (schemas enabled) for a null value that has a schema;
+``{"schema": null, "payload": null}`` it never writes. Whatever wrote such a value, it is no
+tombstone, so all three are rejected (MalformedEvent).
+
+A table without a primary key gives records with a null key: without ``key_fields`` their
+events get ``key=None`` and their tombstones ``Tombstone(key=None)`` (see ``events``).
 Column values are kept exactly as Debezium encoded them (see ``generators`` for the settings
 that keep them comparable with rows read from the source).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast
 
 from cdc_support.events import OPS, ChangeEvent, MalformedEvent, Op, Tombstone
 
-__all__ = ["KafkaMessageLike", "parse_message", "parse_record"]
+__all__ = [
+    "UNAVAILABLE_VALUE_PLACEHOLDER",
+    "KafkaMessageLike",
+    "parse_message",
+    "parse_record",
+    "unavailable_value_forms",
+]
+
+UNAVAILABLE_VALUE_PLACEHOLDER = "__debezium_unavailable_value"
+"""Debezium's default ``unavailable.value.placeholder``: what an UPDATE carries in ``after``
+(and a DELETE in ``before``) for a TOASTed column it did not change, when the table's
+REPLICA IDENTITY is not FULL — PostgreSQL does not log the unchanged out-of-line value."""
 
 # confluent_kafka.TIMESTAMP_NOT_AVAILABLE; not imported so this module needs no Kafka client.
 _TIMESTAMP_NOT_AVAILABLE = 0
@@ -35,6 +56,21 @@ class KafkaMessageLike(Protocol):
     def partition(self) -> int | None: ...
     def offset(self) -> int | None: ...
     def timestamp(self) -> tuple[int, int]: ...
+
+
+def unavailable_value_forms(placeholder: str = UNAVAILABLE_VALUE_PLACEHOLDER) -> list[Any]:
+    """How the placeholder looks in a JSON-converted event, per column type.
+
+    From Debezium's ``UnchangedToastedPlaceholder`` and ``PostgresValueConverter``: text,
+    varchar and json columns get the string; bytea (``binary.handling.mode=bytes``, the
+    default) gets its UTF-8 bytes, which the JsonConverter writes base64-encoded
+    (``"X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="`` for the default); text[] gets
+    ``[placeholder]``, bytea[] ``[base64]``, int[]/bigint[] the list of its byte values,
+    hstore (map mode) ``{placeholder: placeholder}``.
+    """
+    raw = placeholder.encode("utf-8")
+    b64 = base64.b64encode(raw).decode("ascii")
+    return [placeholder, b64, [placeholder], [b64], list(raw), {placeholder: placeholder}]
 
 
 def _where(topic: str, partition: int, offset: int) -> str:
@@ -140,10 +176,11 @@ def parse_record(
     timestamp_ms: int | None = None,
     key_fields: Sequence[str] | None = None,
 ) -> ChangeEvent | Tombstone:
-    """Turn one Debezium Kafka record into a ChangeEvent (or a Tombstone for a null value).
+    """Turn one Debezium Kafka record into a ChangeEvent (or a Tombstone when it has no value).
 
     The key tuple comes from the record key's fields in order; without a record key it is
-    picked from ``after`` (or ``before`` for deletes) using ``key_fields``. ``commit_ts`` is
+    picked from ``after`` (or ``before`` for deletes) using ``key_fields``, and without those
+    too it is None (a keyless table). ``commit_ts`` is
     ``source.ts_us`` (else ``ts_ns``, else ``ts_ms``) in seconds; ``observed_ts`` is the Kafka
     record timestamp. Raises MalformedEvent naming what was wrong and where.
     """
@@ -152,14 +189,16 @@ def parse_record(
     observed_ts = timestamp_ms / 1000 if timestamp_ms is not None else None
     record_key = _parse_key(key, where)
 
-    payload: Any = None
-    if value is not None:
-        payload, _ = _unwrap(_load_json(value, "value", where))
-
-    if payload is None:  # tombstone (null value, or JSON null / {"schema":null,"payload":null})
-        if record_key is None:
-            raise MalformedEvent(f"tombstone (null value) without a record key{where}")
+    if value is None:  # no value at all: a tombstone (keyless table: no key either)
         return Tombstone(key=record_key, source=kafka_pos, observed_ts=observed_ts)
+    doc = _load_json(value, "value", where)
+    payload, _ = _unwrap(doc)
+    if payload is None:
+        wrapped = " (the payload of a schema/payload envelope)" if doc is not None else ""
+        raise MalformedEvent(
+            f"record value is the JSON literal null{wrapped}, not a tombstone "
+            f"(a tombstone has no value at all){where}"
+        )
 
     if not isinstance(payload, dict):
         raise MalformedEvent(
@@ -192,14 +231,11 @@ def parse_record(
     if op != "d" and after is None:
         raise MalformedEvent(f"op {op!r} event has no 'after' row image{where}")
 
+    event_key: tuple[Any, ...] | None = None  # keyless table: the row is its identity
     if record_key is not None:
         event_key = record_key
     elif key_fields:
         event_key = _key_from_row(before if op == "d" else after, key_fields, where)
-    else:
-        raise MalformedEvent(
-            f"cannot determine the key{where}: the record has no key and no key_fields were given"
-        )
 
     position: dict[str, Any] = dict(source)
     position.update(kafka_pos)

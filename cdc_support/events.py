@@ -4,6 +4,15 @@ Each approach (Debezium envelope, logical decoding, trigger audit rows, polling,
 Iceberg snapshot diffs, ...) normalises what it reads into :class:`ChangeEvent`; log-compaction
 markers become :class:`Tombstone`. Validation, lag measurement, sinks and the report only speak
 this model.
+
+Keyless tables. A table without a primary key has no key to carry: Debezium writes its change
+records, and the tombstone after a delete, with a null record key. Such an event keeps
+``key=None`` (never an invented key) and the row itself is its identity: replaying a keyless
+table (``validation.rebuild_from_events``) treats it as a multiset of rows, where a delete
+removes one row equal to ``before`` and an update replaces one row equal to ``before`` by
+``after``. That needs the whole old row in ``before``, i.e. ``REPLICA IDENTITY FULL`` on
+PostgreSQL (with the default identity PostgreSQL refuses UPDATE and DELETE on a published
+keyless table). A keyless tombstone is ``Tombstone(key=None, ...)``: it names nothing to forget.
 """
 
 from __future__ import annotations
@@ -63,7 +72,8 @@ class ChangeEvent:
     """
 
     op: Op
-    key: tuple[Any, ...]
+    key: tuple[Any, ...] | None
+    """The row's key values in key order; None for a keyless table (see the module docstring)."""
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     source: dict[str, Any]
@@ -74,6 +84,11 @@ class ChangeEvent:
     def row(self) -> dict[str, Any] | None:
         """The row the event is about: ``after`` for c/r/u, ``before`` for d."""
         return self.before if self.op == "d" else self.after
+
+    @property
+    def keyless(self) -> bool:
+        """True when the event has no key (a table without a primary key)."""
+        return self.key is None
 
     @property
     def lag_seconds(self) -> float | None:
@@ -100,9 +115,12 @@ class ChangeEvent:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """A log-compaction marker (Kafka record with a null value) for ``key``; not a change."""
+    """A log-compaction marker (Kafka record with no value) for ``key``; not a change.
 
-    key: tuple[Any, ...]
+    ``key`` is None for a keyless table's tombstone (a record with neither key nor value).
+    """
+
+    key: tuple[Any, ...] | None
     source: dict[str, Any]
     observed_ts: float | None
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Message
 
 from cdc_support.debezium import parse_message
-from cdc_support.events import ChangeEvent, Tombstone
+from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
 from cdc_support.waiting import WaitTimeout
 
 
@@ -20,6 +20,8 @@ class TopicRecords:
     """Records read so far from one or more topics, raw and parsed."""
 
     records: list[ChangeEvent | Tombstone] = field(default_factory=list)
+    malformed: list[MalformedEvent] = field(default_factory=list)
+    """Records that could not be parsed (each error names its topic/partition/offset)."""
 
     @property
     def events(self) -> list[ChangeEvent]:
@@ -36,7 +38,13 @@ class TopicRecords:
 
 
 class TopicReader:
-    """A confluent-kafka consumer reading topics from the beginning, parsing Debezium records."""
+    """A confluent-kafka consumer reading topics from the beginning, parsing Debezium records.
+
+    A record that cannot be parsed never makes the reader lose the others: the whole batch is
+    read, the bad record goes to ``seen.malformed``, and then :meth:`poll_once` raises
+    MalformedEvent naming it (unless ``skip_malformed``); the next poll goes on after it.
+    Keyless tables' records (null key) are ordinary events and tombstones with ``key=None``.
+    """
 
     def __init__(
         self,
@@ -45,10 +53,13 @@ class TopicReader:
         *,
         group_id: str | None = None,
         parse: Callable[[Message], ChangeEvent | Tombstone] = parse_message,
+        skip_malformed: bool = False,
+        consumer: Consumer | None = None,
     ) -> None:
         self.topics = list(topics)
         self._parse = parse
-        self._consumer = Consumer(
+        self.skip_malformed = skip_malformed
+        self._consumer = consumer or Consumer(
             {
                 "bootstrap.servers": bootstrap,
                 "group.id": group_id or f"cdc-spec-reader-{uuid.uuid4().hex[:8]}",
@@ -65,16 +76,32 @@ class TopicReader:
         return f"TopicReader({', '.join(self.topics)}; {len(self.seen)} read)"
 
     def poll_once(self, timeout: float = 0.5) -> int:
-        """Read what is available now; returns how many records were added."""
+        """Read what is available now; returns how many records were added.
+
+        Raises MalformedEvent after the batch if a record in it could not be parsed (and
+        ``skip_malformed`` is off); every other record of the batch has been kept.
+        """
         added = 0
+        bad: list[MalformedEvent] = []
         for msg in self._consumer.consume(num_messages=500, timeout=timeout):
             error = msg.error()
             if error is not None:
                 if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     continue
                 raise RuntimeError(f"Kafka error while reading {self.topics}: {error}")
-            self.seen.records.append(self._parse(msg))
+            try:
+                self.seen.records.append(self._parse(msg))
+            except MalformedEvent as exc:
+                bad.append(exc)
+                continue
             added += 1
+        self.seen.malformed.extend(bad)
+        if bad and not self.skip_malformed:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise MalformedEvent(
+                f"{bad[0]}{more}; the other records were kept in reader.seen and reading "
+                "goes on at the next poll (TopicReader(skip_malformed=True) only collects them)"
+            ) from bad[0]
         return added
 
     def read_until(
@@ -92,8 +119,9 @@ class TopicReader:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"{expected} on {', '.join(self.topics)}",
-                    f"{len(self.seen.events)} change events and "
-                    f"{len(self.seen.tombstones)} tombstones",
+                    f"{len(self.seen.events)} change events, "
+                    f"{len(self.seen.tombstones)} tombstones and "
+                    f"{len(self.seen.malformed)} malformed records",
                     elapsed=time.monotonic() - started,
                     attempts=polls,
                     hint="is the connector RUNNING? its status and the Connect log tell.",

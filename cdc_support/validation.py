@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc_support.debezium import UNAVAILABLE_VALUE_PLACEHOLDER, unavailable_value_forms
 from cdc_support.events import ChangeEvent, Tombstone
 
 Key = tuple[Any, ...]
@@ -44,13 +45,17 @@ Normalizers = Mapping[str, Callable[[Any], Any]]
 __all__ = [
     "IntegrityReport",
     "KeyDiff",
+    "KeylessReplayError",
+    "RebuiltTable",
     "canonical_row",
     "canonical_value",
     "check_commit_order",
+    "compare_multisets",
     "compare_tables",
     "decimal_string",
     "diff_by_key",
     "rebuild_from_events",
+    "rows_by_identity",
     "table_checksum",
     "utc_timestamp",
 ]
@@ -410,19 +415,144 @@ def compare_tables(
     )
 
 
+def rows_by_identity(
+    rows: Iterable[Row], *, normalizers: Normalizers | None = None
+) -> dict[Key, Row]:
+    """Key a keyless table (a multiset of rows) by identity: ``(canonical row, occurrence)``.
+
+    Two equal rows get occurrences 0 and 1, so duplicates count; the canonical form uses
+    ``normalizers``, so both sides of a comparison must be keyed with the same ones.
+    """
+    seen: dict[str, int] = {}
+    keyed: dict[Key, Row] = {}
+    for row in rows:
+        canonical = canonical_row(row, normalizers=normalizers)
+        n = seen.get(canonical, 0)
+        seen[canonical] = n + 1
+        keyed[(canonical, n)] = row
+    return keyed
+
+
+def compare_multisets(
+    expected: Iterable[Row],
+    actual: Iterable[Row],
+    *,
+    normalizers: Normalizers | None = None,
+) -> IntegrityReport:
+    """:func:`compare_tables` for keyless tables: rows are compared as multisets.
+
+    Counts and checksums already treat rows as a multiset; the diff lists the rows (with
+    their multiplicity) found on one side only — there is no "changed" without a key.
+    """
+    exp = rows_by_identity(expected, normalizers=normalizers)
+    act = rows_by_identity(actual, normalizers=normalizers)
+    return compare_tables(exp, act, normalizers=normalizers)
+
+
 # --------------------------------------------------------------------------- event streams
 
 
-def rebuild_from_events(events: Iterable[ChangeEvent | Tombstone]) -> dict[Key, dict[str, Any]]:
-    """Replay events in order into key -> row: c/r/u set ``after``, d removes, tombstones skip."""
-    state: dict[Key, dict[str, Any]] = {}
+class KeylessReplayError(ValueError):
+    """A keyless table's update or delete could not be matched to one row."""
+
+
+class RebuiltTable(dict[Key, dict[str, Any]]):
+    """key -> row replayed from events (a plain dict), plus what the replay had to repair.
+
+    ``unavailable_events``: events whose ``after`` carried Debezium's unavailable-value
+    placeholder (a TOASTed column the update did not touch, REPLICA IDENTITY not FULL); such a
+    column keeps the row's previous value. ``unavailable_unresolved``: placeholders with no
+    previous value to keep (left in the row, so the comparison with the source shows them).
+    ``keyless``: the events had no key, so the keys are :func:`rows_by_identity` keys
+    (compare with :func:`compare_multisets`).
+    """
+
+    unavailable_events: int = 0
+    unavailable_unresolved: int = 0
+    keyless: bool = False
+
+
+def _fill_unavailable(
+    after: Mapping[str, Any], previous: Mapping[str, Any] | None, forms: list[Any]
+) -> tuple[dict[str, Any], int, int]:
+    """``after`` with placeholder values replaced from ``previous``; (row, kept, unresolved)."""
+    row = dict(after)
+    kept = unresolved = 0
+    for column, value in after.items():
+        if isinstance(value, str | list | dict) and value in forms:
+            if previous is not None and column in previous:
+                row[column] = previous[column]
+                kept += 1
+            else:
+                unresolved += 1
+    return row, kept, unresolved
+
+
+def _take_equal(bag: list[dict[str, Any]], row: Row | None, event: ChangeEvent) -> dict[str, Any]:
+    """Remove and return one row of ``bag`` equal to ``row`` (a keyless update/delete)."""
+    what = "update" if event.op == "u" else "delete"
+    where = {k: event.source[k] for k in ("lsn", "offset") if k in event.source}
+    if row is None:
+        raise KeylessReplayError(
+            f"keyless table: the {what} at {where} has no before-image to find its row by; "
+            "set REPLICA IDENTITY FULL on the table (or give it a primary key)"
+        )
+    wanted = canonical_row(row)
+    for index, candidate in enumerate(bag):
+        if canonical_row(candidate) == wanted:
+            return bag.pop(index)
+    raise KeylessReplayError(
+        f"keyless table: no row equal to the {what}'s before-image at {where} ({wanted}); "
+        "was the table's REPLICA IDENTITY FULL, and did the replay start with the snapshot?"
+    )
+
+
+def rebuild_from_events(
+    events: Iterable[ChangeEvent | Tombstone],
+    *,
+    unavailable_placeholder: str | None = UNAVAILABLE_VALUE_PLACEHOLDER,
+) -> RebuiltTable:
+    """Replay events in order into key -> row: c/r/u set ``after``, d removes, tombstones skip.
+
+    A column whose ``after`` value is Debezium's unavailable-value placeholder (in any of the
+    forms of :func:`~cdc_support.debezium.unavailable_value_forms`; None turns this off) keeps
+    the row's previous value, and the event is counted in ``unavailable_events``.
+
+    Events with ``key=None`` (a keyless table) replay as a multiset of rows: c/r add ``after``,
+    an update replaces one row equal to ``before`` by ``after``, a delete removes one row equal
+    to ``before`` — KeylessReplayError (naming REPLICA IDENTITY FULL) when there is no
+    before-image or no such row. Keyed and keyless events cannot be mixed in one replay.
+    """
+    forms = unavailable_value_forms(unavailable_placeholder) if unavailable_placeholder else []
+    state = RebuiltTable()
+    bag: list[dict[str, Any]] = []
+    kinds: set[bool] = set()
     for event in events:
         if isinstance(event, Tombstone):
             continue
-        if event.op == "d":
-            state.pop(event.key, None)
-        elif event.after is not None:
-            state[event.key] = dict(event.after)
+        kinds.add(event.key is None)
+        if len(kinds) > 1:
+            raise ValueError(
+                "events mix keyed and keyless records; rebuild one table at a time "
+                "(or give the keyless table's reader key_fields)"
+            )
+        previous: dict[str, Any] | None
+        if event.key is None:
+            previous = _take_equal(bag, event.before, event) if event.op in ("u", "d") else None
+        else:
+            previous = state.pop(event.key, None) if event.op == "d" else state.get(event.key)
+        if event.op == "d" or event.after is None:
+            continue
+        row, kept, unresolved = _fill_unavailable(event.after, previous, forms)
+        state.unavailable_events += 1 if kept or unresolved else 0
+        state.unavailable_unresolved += unresolved
+        if event.key is None:
+            bag.append(row)
+        else:
+            state[event.key] = row
+    if bag or kinds == {True}:
+        state.update(rows_by_identity(bag))
+        state.keyless = True
     return state
 
 

@@ -20,12 +20,12 @@ from cdc_support.binlog_reader import BinlogReader, PositionStore
 from cdc_support.connect import ConnectClient
 from cdc_support.connectors import mysql_connector_config
 from cdc_support.mysql_source import MySqlAddress, connect, parse_dsn
+from cdc_support.naming import connector_name
 from pytest_cdc.errors import BackendNotAvailable
 from pytest_cdc.fixtures import (
     DebeziumConnector,
     _Named,
     delete_connectors,
-    next_connector_name,
     start_connector,
 )
 from pytest_cdc.stack import Stack
@@ -95,8 +95,10 @@ def mysql_connector_factory(
 ) -> Iterator[Callable[..., DebeziumConnector]]:
     """Register Debezium MariaDB/MySQL connectors (as the CDC user); wait until they stream.
 
-    Teardown deletes each connector and waits until it is gone. Its schema history topic
-    belongs to Debezium and is left on the (throwaway) broker.
+    Connectors are named ``<flavor>_<scenario>_<n>`` (:func:`cdc_support.naming.connector_name`),
+    never like the PostgreSQL factory's ``pg_...`` ones. Teardown deletes each connector and
+    waits until it is gone. Its schema history topic belongs to Debezium and is left on the
+    (throwaway) broker.
     """
     created: list[DebeziumConnector] = []
 
@@ -108,7 +110,7 @@ def mysql_connector_factory(
         extra: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> DebeziumConnector:
-        base = next_connector_name(cdc_scenario_name, created)
+        base = connector_name(mysql_database.flavor, cdc_scenario_name, len(created))
         ep = cdc_stack.endpoints
         cdc = mysql_database.cdc
         config = mysql_connector_config(

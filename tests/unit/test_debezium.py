@@ -144,9 +144,8 @@ def test_transaction_block_is_kept():
     assert event.source["transaction"] == tx
 
 
-@pytest.mark.parametrize("value", [None, b"null", enc({"schema": None, "payload": None})])
-def test_tombstone(value):
-    tomb = parse_record(enc({"id": 7}), value, topic="t", partition=1, offset=3, timestamp_ms=1000)
+def test_tombstone():
+    tomb = parse_record(enc({"id": 7}), None, topic="t", partition=1, offset=3, timestamp_ms=1000)
     assert isinstance(tomb, Tombstone)
     assert tomb.key == (7,)
     assert tomb.source == {"topic": "t", "partition": 1, "offset": 3}
@@ -214,8 +213,45 @@ def test_row_image_not_an_object():
     assert "'after' is a JSON list" in _error(enc({"id": 1}), enc(envelope(after=[1])))
 
 
-def test_no_key_at_all():
-    assert "cannot determine the key" in _error(None, enc(envelope()))
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"null",  # JsonConverter, schemas.enable=false, a null value with an (optional) schema
+        enc({"schema": {"type": "struct", "optional": True, "fields": []}, "payload": None}),
+        enc({"schema": None, "payload": None}),
+    ],
+)
+def test_json_null_value_is_not_a_tombstone(value):
+    message = _error(enc({"id": 7}), value)
+    assert message.startswith("record value is the JSON literal null"), message
+    assert "not a tombstone (a tombstone has no value at all)" in message
+    assert "offset 42" in message
+
+
+@pytest.mark.parametrize("key", [None, b"null"])
+@pytest.mark.parametrize("op", ["r", "c", "u", "d"])
+def test_keyless_event_has_no_key_and_the_row_as_identity(key, op):
+    after = None if op == "d" else ROW_AFTER
+    before = None if op in ("r", "c") else ROW_BEFORE
+    event = parse_record(key, enc(envelope(op=op, before=before, after=after)), offset=5)
+    assert isinstance(event, ChangeEvent)
+    assert event.key is None
+    assert event.keyless
+    assert event.row == (ROW_BEFORE if op == "d" else ROW_AFTER)
+    assert event.to_json_dict()["key"] is None
+
+
+def test_keyless_event_with_schemas_enabled():
+    value = with_schema(envelope(op="c", before=None))
+    event = parse_record(None, enc(value))
+    assert event.key is None
+    assert event.after == ROW_AFTER
+
+
+def test_key_fields_still_give_a_keyless_record_a_key():
+    event = parse_record(None, enc(envelope(op="c", before=None)), key_fields=["id"])
+    assert event.key == (7,)
+    assert not event.keyless
 
 
 def test_key_field_missing_from_row():
@@ -224,8 +260,12 @@ def test_key_field_missing_from_row():
     assert "columns:" in message
 
 
-def test_tombstone_without_key():
-    assert "tombstone" in _error(None, None)
+def test_keyless_tombstone_has_key_none():
+    tomb = parse_record(None, None, topic="t", partition=0, offset=9, timestamp_ms=2000)
+    assert isinstance(tomb, Tombstone)
+    assert tomb.key is None
+    assert tomb.source == {"topic": "t", "partition": 0, "offset": 9}
+    assert tomb.to_json_dict()["key"] is None
 
 
 def test_parse_message_with_a_real_confluent_message():

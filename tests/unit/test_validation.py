@@ -8,13 +8,16 @@ import pytest
 from cdc_support.events import ChangeEvent, Tombstone
 from cdc_support.validation import (
     KeyDiff,
+    KeylessReplayError,
     canonical_row,
     canonical_value,
     check_commit_order,
+    compare_multisets,
     compare_tables,
     decimal_string,
     diff_by_key,
     rebuild_from_events,
+    rows_by_identity,
     table_checksum,
     utc_timestamp,
 )
@@ -314,3 +317,128 @@ def test_check_commit_order_offsets_and_binlog():
     assert len(problems) == 2
     assert "offset 0/4" in problems[0]
     assert "binlog binlog.000001/900/0" in problems[1]
+
+
+# ------------------------------------------------------------------ keyless tables
+
+
+def _kl(op, after=None, before=None, offset=0):
+    return ChangeEvent(op, None, before, after, {"offset": offset}, None, None)
+
+
+def test_keyless_rebuild_is_a_multiset():
+    a, b = {"note": "a", "n": 1}, {"note": "b", "n": 2}
+    events = [
+        _kl("r", a),
+        _kl("c", a),  # the same row twice: a keyless table may hold duplicates
+        _kl("c", b),
+        _kl("u", {"note": "a2", "n": 1}, before=a),  # replaces ONE of the two equal rows
+        _kl("d", before=b),
+        Tombstone(None, {"offset": 6}, None),  # a keyless tombstone names nothing to forget
+    ]
+    rebuilt = rebuild_from_events(events)
+    assert rebuilt.keyless
+    assert sorted(rebuilt.values(), key=lambda r: r["note"]) == [a, {"note": "a2", "n": 1}]
+    expected = [{"note": "a2", "n": 1}, a]
+    report = compare_multisets(expected, rebuilt.values())
+    assert report.ok, report.summary()
+    assert report.expected_count == 2
+
+
+def test_keyless_delete_removes_one_of_two_equal_rows():
+    a = {"v": 1}
+    rebuilt = rebuild_from_events([_kl("c", a), _kl("c", a), _kl("d", before=a)])
+    assert list(rebuilt.values()) == [a]
+
+
+@pytest.mark.parametrize("op", ["u", "d"])
+def test_keyless_change_without_before_image_names_replica_identity_full(op):
+    events = [_kl("c", {"v": 1}), _kl(op, {"v": 2} if op == "u" else None, before=None)]
+    with pytest.raises(KeylessReplayError, match="REPLICA IDENTITY FULL"):
+        rebuild_from_events(events)
+
+
+def test_keyless_change_of_an_unknown_row_is_an_error():
+    with pytest.raises(KeylessReplayError, match="no row equal"):
+        rebuild_from_events([_kl("c", {"v": 1}), _kl("d", before={"v": 9})])
+
+
+def test_keyed_and_keyless_events_do_not_mix():
+    with pytest.raises(ValueError, match="mix keyed and keyless"):
+        rebuild_from_events([_ev("c", 1, {"id": 1}), _kl("c", {"v": 1})])
+
+
+def test_multiset_comparison_sees_a_missing_duplicate():
+    a = {"v": 1}
+    report = compare_multisets([a, a], [a])
+    assert not report.ok
+    assert (report.expected_count, report.actual_count) == (2, 1)
+    assert report.expected_checksum != report.actual_checksum
+    assert len(report.diff.missing) == 1 and not report.diff.extra
+
+
+def test_multiset_comparison_uses_normalizers():
+    source = [{"price": Decimal("12.50")}]
+    events = [{"price": "12.50"}]
+    assert not compare_multisets(source, events).ok
+    assert compare_multisets(source, events, normalizers={"price": decimal_string}).ok
+
+
+def test_rows_by_identity_numbers_duplicates():
+    keyed = rows_by_identity([{"v": 1}, {"v": 1}, {"v": 2}])
+    assert sorted(n for _, n in keyed) == [0, 0, 1]
+
+
+# ------------------------------------------------------------------ unchanged TOAST values
+
+PLACEHOLDER = "__debezium_unavailable_value"
+PLACEHOLDER_BYTEA = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="  # base64 of the placeholder
+
+
+def test_unchanged_toast_value_keeps_the_previous_value():
+    big = "x" * 10_000
+    events = [
+        _ev("c", 1, {"id": 1, "body": big, "blob": "AAEC", "tags": ["a"], "n": 1}),
+        _ev(
+            "u",
+            1,
+            {
+                "id": 1,
+                "body": PLACEHOLDER,
+                "blob": PLACEHOLDER_BYTEA,
+                "tags": [PLACEHOLDER],
+                "n": 2,
+            },
+        ),
+        _ev("u", 1, {"id": 1, "body": big + "!", "blob": "AAEC", "tags": ["a"], "n": 3}),
+    ]
+    rebuilt = rebuild_from_events(events)
+    assert rebuilt == {(1,): {"id": 1, "body": big + "!", "blob": "AAEC", "tags": ["a"], "n": 3}}
+    assert rebuilt.unavailable_events == 1
+    assert rebuilt.unavailable_unresolved == 0
+    state = rebuild_from_events(events[:2])
+    assert state[(1,)] == {"id": 1, "body": big, "blob": "AAEC", "tags": ["a"], "n": 2}
+
+
+def test_unavailable_placeholder_is_configurable_and_can_be_turned_off():
+    events = [_ev("c", 1, {"id": 1, "body": "long"}), _ev("u", 1, {"id": 1, "body": "<toast>"})]
+    assert rebuild_from_events(events)[(1,)]["body"] == "<toast>"
+    rebuilt = rebuild_from_events(events, unavailable_placeholder="<toast>")
+    assert rebuilt[(1,)]["body"] == "long"
+    assert rebuilt.unavailable_events == 1
+    plain = [_ev("c", 1, {"id": 1, "body": "x"}), _ev("u", 1, {"id": 1, "body": PLACEHOLDER})]
+    assert rebuild_from_events(plain, unavailable_placeholder=None)[(1,)]["body"] == PLACEHOLDER
+
+
+def test_placeholder_without_a_previous_value_is_counted_unresolved():
+    rebuilt = rebuild_from_events([_ev("u", 1, {"id": 1, "body": PLACEHOLDER})])
+    assert rebuilt[(1,)]["body"] == PLACEHOLDER
+    assert (rebuilt.unavailable_events, rebuilt.unavailable_unresolved) == (1, 1)
+
+
+def test_keyless_update_takes_unchanged_values_from_the_matched_row():
+    row = {"body": "long text", "n": 1}
+    events = [_kl("c", row), _kl("u", {"body": PLACEHOLDER, "n": 2}, before=row)]
+    rebuilt = rebuild_from_events(events)
+    assert list(rebuilt.values()) == [{"body": "long text", "n": 2}]
+    assert rebuilt.unavailable_events == 1

@@ -20,6 +20,10 @@ class ConnectorNotFound(ConnectError):
     """HTTP 404: the connector is unknown (or its status is not written yet)."""
 
 
+class ConnectorConfigError(ConnectError):
+    """A connector config Connect (or its source database) refuses; one line naming the fix."""
+
+
 @dataclass(frozen=True)
 class ConnectorStatus:
     """Connector state and its tasks' states, with the first task trace if one failed."""
@@ -77,6 +81,21 @@ class ConnectClient:
     def connectors(self) -> list[str]:
         """Names of the registered connectors."""
         return self._call("GET", "/connectors")
+
+    def validate(self, name: str, config: dict[str, Any]) -> dict[str, list[str]]:
+        """Ask the connector plugin to check connector ``name``'s ``config`` (``PUT
+        /connector-plugins/{class}/config/validate``; Debezium also tries the database login).
+
+        Returns each failing key with its error messages (empty when the config is valid).
+        """
+        plugin = config.get("connector.class")
+        if not plugin:
+            return {"connector.class": ["missing: name the connector plugin's class"]}
+        answer = self._call(
+            "PUT", f"/connector-plugins/{plugin}/config/validate", json={"name": name, **config}
+        )
+        values = [item.get("value") or {} for item in answer.get("configs") or []]
+        return {v["name"]: list(v["errors"]) for v in values if v.get("errors")}
 
     def create(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
         """Register (or reconfigure) a connector."""

@@ -32,7 +32,10 @@ def postgres_connector_config(
 
     - plugin.name=pgoutput: the decoder built into PostgreSQL 10+ (the default, decoderbufs,
       needs an extension).
-    - publication.autocreate.mode=filtered: Debezium creates a publication for just `tables`.
+    - publication.autocreate.mode=disabled: the publication `publication_name` (FOR TABLE
+      `tables`) is created beforehand by the tables' owner, so `user` needs only LOGIN,
+      REPLICATION (to create its slot and stream) and SELECT on `tables` (for the snapshot);
+      creating or altering a publication would need ownership of the tables.
     - decimal.handling.mode=string: NUMERIC arrives as "12.50", not base64 bytes.
     - Each scenario gets its own slot, publication and topic prefix, so scenarios are
       isolated by name on one shared server and broker.
@@ -49,7 +52,7 @@ def postgres_connector_config(
         "plugin.name": "pgoutput",
         "slot.name": slot_name,
         "publication.name": publication_name,
-        "publication.autocreate.mode": "filtered",
+        "publication.autocreate.mode": "disabled",
         "table.include.list": ",".join(tables),
         "snapshot.mode": snapshot_mode,
         "decimal.handling.mode": "string",

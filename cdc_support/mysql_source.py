@@ -84,13 +84,14 @@ class MySqlAddress:
 def parse_dsn(dsn: str) -> MySqlAddress:
     """``mysql://user[:password]@host[:port][/database]`` -> :class:`MySqlAddress`."""
     expected = "expected mysql://user[:password]@host[:port][/database]"
+    shown = _without_password(dsn)
     try:
         parts = urlsplit(dsn)
         port = parts.port  # ValueError for a port that is not a number 0..65535
     except ValueError as exc:
-        raise ValueError(f"not a MySQL URI: {dsn!r} ({exc}); {expected}") from None
+        raise ValueError(f"not a MySQL URI: {shown!r} ({exc}); {expected}") from None
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise ValueError(f"not a MySQL URI: {dsn!r}; {expected}")
+        raise ValueError(f"not a MySQL URI: {shown!r}; {expected}")
     return MySqlAddress(
         host=parts.hostname,
         port=port or 3306,
@@ -98,6 +99,15 @@ def parse_dsn(dsn: str) -> MySqlAddress:
         password=unquote(parts.password or ""),
         database=parts.path.lstrip("/") or None,
     )
+
+
+def _without_password(dsn: str) -> str:
+    """The URI with its password (between ``user:`` and ``@``) shown as ``***``."""
+    scheme, sep, rest = dsn.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return dsn
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def connect(address: MySqlAddress, *, autocommit: bool = True) -> pymysql.Connection:
@@ -167,6 +177,17 @@ def binlog_position(conn: pymysql.Connection) -> tuple[str, int]:
     if not row:
         raise RuntimeError("the server has no binary log: start it with --log-bin")
     return str(row[0]), int(row[1])
+
+
+def missing_tables(conn: pymysql.Connection, schema: str, tables: Sequence[str]) -> list[str]:
+    """The ``tables`` that do not exist in database ``schema`` (as ``schema.table``)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+            (schema,),
+        )
+        present = {row[0] for row in cur.fetchall()}
+    return [f"{schema}.{t}" for t in tables if t not in present]
 
 
 def primary_key(conn: pymysql.Connection, schema: str, table: str) -> tuple[str, ...]:

@@ -63,9 +63,9 @@ def pg_stack_args(stack: Stack) -> list[str]:
         "--pg-port",
         str(ep.postgres_port),
         "--pg-user",
-        ep.postgres_user,
+        ep.postgres_cdc_login[0],
         "--pg-password",
-        ep.postgres_password,
+        ep.postgres_cdc_login[1],
     ]
 
 

@@ -14,9 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from cdc_support.connect import ConnectClient, ConnectorStatus
+from cdc_support.connect import ConnectClient, ConnectorNotFound, ConnectorStatus
+from cdc_support.connector_checks import check_connector
 from cdc_support.connectors import postgres_connector_config, topic_for
 from cdc_support.kafka_topics import TopicReader
+from cdc_support.naming import connector_name, publication_name
+from cdc_support.pg_approaches.privileges import create_publication, grant_capture
+from cdc_support.postgres_tables import check_replica_identity
 from pytest_cdc.janitor import PgDatabase, drop_slot, scenario_database, scenario_name
 from pytest_cdc.stack import Stack
 from pytest_cdc.state import get_state
@@ -37,15 +41,23 @@ def cdc_scenario_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def pg_database(cdc_stack: Stack, cdc_scenario_name: str) -> Iterator[PgDatabase]:
     """A fresh PostgreSQL database for this test; dropped (with its slots) afterwards."""
-    with scenario_database(cdc_stack.postgres_dsn, cdc_scenario_name) as database:
+    cdc_dsn = cdc_stack.endpoints.postgres_cdc_dsn
+    with scenario_database(cdc_stack.postgres_dsn, cdc_scenario_name, cdc_dsn=cdc_dsn) as database:
         yield database
 
 
 @pytest.fixture
 def pg_conn(pg_database: PgDatabase) -> Iterator[psycopg.Connection]:
-    """An autocommit psycopg connection to this test's database."""
-    with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+    """An autocommit psycopg connection to this test's database.
+
+    Closed, not committed, after the test: a test interrupted mid-query (Ctrl-C, SIGTERM)
+    leaves a command in progress, and a COMMIT then would fail the teardown.
+    """
+    conn = psycopg.connect(pg_database.dsn, autocommit=True)
+    try:
         yield conn
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -131,13 +143,19 @@ def _slot_of(connector: DebeziumConnector) -> str:
     return connector.slot_name
 
 
-def next_connector_name(scenario: str, created: Sequence[DebeziumConnector]) -> str:
-    """The scenario's name for its first connector, with a numeric suffix for later ones."""
-    return scenario if not created else f"{scenario}_{len(created)}"
-
-
-def start_connector(connector: DebeziumConnector, bootstrap: str, timeout: float) -> None:
-    """Register the connector, then wait until it streams (RUNNING, then a first heartbeat)."""
+def start_connector(
+    connector: DebeziumConnector,
+    bootstrap: str,
+    timeout: float,
+    *,
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """Check the config (Connect's validation, then that its tables exist: one line naming
+    the fix if not), run ``prepare`` (grants, publication), register the connector, then wait
+    until it streams (RUNNING, then a first heartbeat)."""
+    check_connector(connector.client, connector.name, connector.config)
+    if prepare is not None:
+        prepare()
     connector.client.create(connector.name, connector.config)
     connector.client.wait_running(connector.name, timeout=timeout)
     connector.wait_streaming(bootstrap, timeout=timeout)
@@ -151,8 +169,18 @@ def delete_connectors(
         try:
             client.delete(connector.name)
             client.wait_gone(connector.name)
+        except ConnectorNotFound:
+            continue  # never registered (its checks failed)
         except Exception as exc:
             problems.append(f"deleting connector {connector.name}: {exc}")
+
+
+def prepare_pg_capture(admin_dsn: str, connector: DebeziumConnector) -> None:
+    """As the tables' owner: the connector's publication, and SELECT for its role."""
+    tables = connector.config["table.include.list"].split(",")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        create_publication(conn, str(connector.publication_name), tables)
+        grant_capture(conn, connector.config["database.user"], tables)
 
 
 @pytest.fixture
@@ -166,7 +194,10 @@ def debezium_connector_factory(
     """Register Debezium PostgreSQL connectors on this test's database; wait until they stream.
 
     Teardown deletes each connector, waits until it is gone, and drops its replication slot
-    and publication, so nothing pins WAL after the test.
+    and publication, so nothing pins WAL after the test. Connectors are named by
+    :func:`cdc_support.naming.connector_name` (``pg_<scenario>_<n>``). A table without a
+    replica identity (no primary key, REPLICA IDENTITY DEFAULT) is refused before anything is
+    made (ReplicaIdentityMissing, naming the fix).
     """
     created: list[DebeziumConnector] = []
 
@@ -178,18 +209,22 @@ def debezium_connector_factory(
         extra: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> DebeziumConnector:
-        base = next_connector_name(cdc_scenario_name, created)
+        qualified = [t if "." in t else f"public.{t}" for t in tables]
+        with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
+            check_replica_identity(conn, qualified)
+        base = connector_name("pg", cdc_scenario_name, len(created))
         ep = cdc_stack.endpoints
+        user, password = ep.postgres_cdc_login
         config = postgres_connector_config(
             host=ep.postgres_host,
             port=ep.postgres_port,
-            user=ep.postgres_user,
-            password=ep.postgres_password,
+            user=user,
+            password=password,
             dbname=pg_database.name,
             topic_prefix=base,
             slot_name=base,
-            publication_name=f"{base}_pub",
-            tables=[t if "." in t else f"public.{t}" for t in tables],
+            publication_name=publication_name(base),
+            tables=qualified,
             snapshot_mode=snapshot_mode,
             tombstones_on_delete=tombstones_on_delete,
             extra=extra,
@@ -200,10 +235,15 @@ def debezium_connector_factory(
             config=config,
             client=connect_client,
             slot_name=base,
-            publication_name=f"{base}_pub",
+            publication_name=publication_name(base),
         )
         created.append(connector)
-        start_connector(connector, ep.kafka_bootstrap, timeout)
+        start_connector(
+            connector,
+            ep.kafka_bootstrap,
+            timeout,
+            prepare=lambda: prepare_pg_capture(pg_database.dsn, connector),
+        )
         return connector
 
     yield _Named(create, f"Debezium connectors on {pg_database.name}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,25 +9,32 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from cdc_support.naming import MAX_IDENTIFIER, scenario_name
 from cdc_support.waiting import WaitTimeout, wait_until
 
-MAX_IDENTIFIER = 63
-
-
-def scenario_name(label: str, *, prefix: str = "cdc") -> str:
-    """A unique, valid identifier for one scenario: prefix, a slug of the label, a short id."""
-    slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
-    suffix = uuid.uuid4().hex[:8]
-    room = MAX_IDENTIFIER - len(prefix) - len(suffix) - 2
-    return f"{prefix}_{slug[: max(room, 0)].rstrip('_')}_{suffix}"
+__all__ = [
+    "MAX_IDENTIFIER",
+    "PgDatabase",
+    "drop_database_slots",
+    "drop_slot",
+    "scenario_database",
+    "scenario_name",
+]
 
 
 @dataclass(frozen=True)
 class PgDatabase:
-    """A database created for one scenario."""
+    """A database created for one scenario: the admin's DSN (it owns what it creates there)
+    and ``cdc_dsn``, the replication role's (what CDC clients connect as)."""
 
     name: str
     dsn: str
+    cdc_dsn: str = ""
+
+    @property
+    def replication_dsn(self) -> str:
+        """The replication role's DSN, or the admin's when the stack has no such role."""
+        return self.cdc_dsn or self.dsn
 
     def __repr__(self) -> str:
         return f"PgDatabase({self.name})"
@@ -40,12 +45,19 @@ def _with_dbname(dsn: str, dbname: str) -> str:
 
 
 @contextmanager
-def scenario_database(admin_dsn: str, name: str) -> Iterator[PgDatabase]:
-    """Create database `name`; on exit drop its replication slots and the database itself."""
+def scenario_database(admin_dsn: str, name: str, *, cdc_dsn: str = "") -> Iterator[PgDatabase]:
+    """Create database `name`; on exit drop its replication slots and the database itself.
+
+    ``cdc_dsn`` is the replication role's DSN on the server (any database).
+    """
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield PgDatabase(name=name, dsn=_with_dbname(admin_dsn, name))
+        yield PgDatabase(
+            name=name,
+            dsn=_with_dbname(admin_dsn, name),
+            cdc_dsn=_with_dbname(cdc_dsn, name) if cdc_dsn else "",
+        )
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             drop_database_slots(admin, name)

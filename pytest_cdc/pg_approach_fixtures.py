@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from cdc_support.naming import connector_name
 from cdc_support.pg_approaches import (
     APPROACHES,
     CaptureApproach,
@@ -90,7 +91,12 @@ class CaptureFactory:
         made: CaptureApproach
         if approach == LogicalDecodingApproach.name:
             made = LogicalDecodingApproach(
-                db.dsn, table, key, slot=name, publication=f"{name[:58]}_pub"
+                db.dsn,
+                table,
+                key,
+                slot=name,
+                publication=f"{name[:58]}_pub",
+                replication_dsn=db.replication_dsn,
             )
         elif approach == TriggerAuditApproach.name:
             made = TriggerAuditApproach(
@@ -102,16 +108,18 @@ class CaptureFactory:
             )
         else:
             ep = self.stack.endpoints
+            user, password = ep.postgres_cdc_login
             target = DebeziumTarget(
                 connect_url=ep.connect_url,
                 kafka_bootstrap=ep.kafka_bootstrap,
                 host=ep.postgres_host,
                 port=ep.postgres_port,
-                user=ep.postgres_user,
-                password=ep.postgres_password,
+                user=user,
+                password=password,
                 dbname=db.name,
             )
-            made = DebeziumApproach(db.dsn, table, key, target=target, connector=name)
+            connector = connector_name("pg", self.scenario, len(self.made))
+            made = DebeziumApproach(db.dsn, table, key, target=target, connector=connector)
         self.made.append((made, db))
         return made
 
@@ -148,7 +156,11 @@ def pg_database_factory(
             count += 1
             slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:16]
             name = f"{cdc_scenario_name[: MAX_IDENTIFIER - len(slug) - 5]}_{count}_{slug}"
-            return stack.enter_context(scenario_database(cdc_stack.postgres_dsn, name))
+            return stack.enter_context(
+                scenario_database(
+                    cdc_stack.postgres_dsn, name, cdc_dsn=cdc_stack.endpoints.postgres_cdc_dsn
+                )
+            )
 
         yield _Named(make, f"more databases for {cdc_scenario_name}")
 
@@ -172,7 +184,8 @@ def logical_decoding_factory(
     pg_database: PgDatabase, cdc_scenario_name: str
 ) -> Iterator[Callable[..., LogicalDecodingConsumer]]:
     """Make pgoutput consumers on this test's database (``make(tables, slot=None)``); each
-    gets its own slot and publication, dropped after the test."""
+    streams as the replication role and gets its own slot and publication (made by the
+    admin), dropped after the test."""
     made: list[LogicalDecodingConsumer] = []
 
     def make(
@@ -180,7 +193,12 @@ def logical_decoding_factory(
     ) -> LogicalDecodingConsumer:
         name = slot or _numbered(cdc_scenario_name, len(made))
         consumer = LogicalDecodingConsumer(
-            pg_database.dsn, slot=name, publication=f"{name[:58]}_pub", tables=tables, **kwargs
+            pg_database.replication_dsn,
+            slot=name,
+            publication=f"{name[:58]}_pub",
+            tables=tables,
+            admin_dsn=pg_database.dsn,
+            **kwargs,
         )
         made.append(consumer)
         return consumer

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
+
+REDACTED = "***"
+SECRET_FIELDS = ("postgres_password", "postgres_cdc_password", "mysql_cdc_password")
+_URI_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]*(@)")
+
+
+def redact_uri(uri: str) -> str:
+    """``scheme://user:secret@host/...`` -> ``scheme://user:***@host/...`` (others unchanged)."""
+    return _URI_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", uri)
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the stack's services answer; serialisable so xdist workers can share one stack."""
+    """Where the stack's services answer; serialisable so xdist workers can share one stack.
+
+    The admin DSNs carry their passwords; ``as_dict()`` and ``repr()`` show them as ``***``
+    (the native stack writes them to ``credentials_file``, mode 0600, instead).
+    """
 
     postgres_dsn: str
     kafka_bootstrap: str
@@ -20,6 +34,10 @@ class Endpoints:
     postgres_port: int = 5432
     postgres_user: str = "postgres"
     postgres_password: str = "postgres"
+    # the replication role CDC clients (Debezium, logical decoding) connect as: LOGIN
+    # REPLICATION, SELECT on captured tables only. Empty user: they use the admin account.
+    postgres_cdc_user: str = ""
+    postgres_cdc_password: str = ""
     # MySQL/MariaDB: mysql_dsn is the admin URI (creates databases, writes test data); CDC
     # clients (Debezium, the binlog reader) use the least-privilege mysql_cdc_user instead.
     mysql_flavor: str = "mariadb"
@@ -27,6 +45,25 @@ class Endpoints:
     mysql_port: int = 3306
     mysql_cdc_user: str = "cdc"
     mysql_cdc_password: str = ""
+    credentials_file: str = ""
+    """A file (mode 0600) holding the passwords, for people who need them after the run."""
+
+    @property
+    def postgres_cdc_login(self) -> tuple[str, str]:
+        """(user, password) PostgreSQL CDC clients connect as: the replication role, if any."""
+        if self.postgres_cdc_user:
+            return self.postgres_cdc_user, self.postgres_cdc_password
+        return self.postgres_user, self.postgres_password
+
+    @property
+    def postgres_cdc_dsn(self) -> str:
+        """libpq URI of the replication role (the admin DSN when the stack has no such role)."""
+        if not self.postgres_cdc_user:
+            return self.postgres_dsn
+        auth = quote(self.postgres_cdc_user, safe="")
+        if self.postgres_cdc_password:
+            auth += ":" + quote(self.postgres_cdc_password, safe="")
+        return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/postgres"
 
     @property
     def mysql_cdc_dsn(self) -> str:
@@ -36,9 +73,21 @@ class Endpoints:
             auth += ":" + quote(self.mysql_cdc_password, safe="")
         return f"mysql://{auth}@{self.mysql_host}:{self.mysql_port}/"
 
-    def as_dict(self) -> dict[str, object]:
-        """Plain dict for JSON files and the report."""
-        return asdict(self)
+    def as_dict(self, *, reveal: bool = False) -> dict[str, object]:
+        """Plain dict for JSON files and the report; passwords read ``***`` unless ``reveal``."""
+        values = asdict(self)
+        if reveal:
+            return values
+        for key, value in values.items():
+            if key in SECRET_FIELDS and value:
+                values[key] = REDACTED
+            elif isinstance(value, str) and "://" in value:
+                values[key] = redact_uri(value)
+        return values
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"Endpoints({shown})"
 
 
 @dataclass(frozen=True)

@@ -2,26 +2,34 @@
 
 The same pgoutput stream as :mod:`.logical_decoding`, read by Debezium inside Kafka Connect
 and published to a Kafka topic; the approach reads that topic back (:class:`TopicReader`).
-``start()`` registers the connector (the first time: after setting REPLICA IDENTITY FULL, and
-waiting for its first heartbeat, i.e. until it streams) or resumes a stopped one; ``stop()``
-puts it in Connect's STOPPED state (its task ends, offsets are committed, the slot stays);
-``close()`` deletes the connector and drops its slot and publication.
+``start()`` registers the connector (the first time: after the admin set REPLICA IDENTITY FULL,
+created the publication and granted the connector's role SELECT on the table; then it waits
+for its first heartbeat, i.e. until it streams) or resumes a stopped one; ``stop()`` puts it
+in Connect's STOPPED state (its task ends, offsets are committed, the slot stays); ``close()``
+deletes the connector, drops its slot and publication and takes the grant back.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from cdc_support import connector_checks
 from cdc_support.connect import ConnectClient, ConnectorNotFound
 from cdc_support.connectors import postgres_connector_config, topic_for
 from cdc_support.events import ChangeEvent
 from cdc_support.kafka_topics import TopicReader
+from cdc_support.naming import publication_name
 from cdc_support.pg_approaches.base import CaptureApproach, Declared
+from cdc_support.pg_approaches.privileges import (
+    create_publication,
+    drop_publication,
+    grant_capture,
+    revoke_capture,
+)
 from cdc_support.pg_approaches.source import drop_slot, set_replica_identity, split_table
 
 __all__ = ["DebeziumApproach", "DebeziumTarget"]
@@ -29,14 +37,17 @@ __all__ = ["DebeziumApproach", "DebeziumTarget"]
 
 @dataclass(frozen=True)
 class DebeziumTarget:
-    """Where Connect is, and how the connector (running inside Connect) reaches PostgreSQL."""
+    """Where Connect is, and how the connector (running inside Connect) reaches PostgreSQL.
+
+    ``user`` needs LOGIN and REPLICATION; the approach grants it SELECT on the table.
+    """
 
     connect_url: str
     kafka_bootstrap: str
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)
     dbname: str
 
 
@@ -68,7 +79,7 @@ class DebeziumApproach(CaptureApproach):
         self.dsn = dsn
         self.target = target
         self.connector = connector
-        self.publication = f"{connector}_pub"
+        self.publication = publication_name(connector)
         self.timeout = timeout
         self.extra = extra or {}
         self.client = ConnectClient(target.connect_url)
@@ -76,6 +87,7 @@ class DebeziumApproach(CaptureApproach):
         self.reader: TopicReader | None = None
         self.created = False
         self._previous_identity: str | None = None
+        self._granted: list[str] = []
 
     @property
     def topic(self) -> str:
@@ -88,9 +100,8 @@ class DebeziumApproach(CaptureApproach):
             self.client.resume(self.connector)
             self.client.wait_running(self.connector, timeout=self.timeout)
             return
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            self._previous_identity = set_replica_identity(conn, self.table, "FULL")
         t = self.target
+        table = ".".join(split_table(self.table))
         self.config = postgres_connector_config(
             host=t.host,
             port=t.port,
@@ -100,10 +111,15 @@ class DebeziumApproach(CaptureApproach):
             topic_prefix=self.connector,
             slot_name=self.connector,
             publication_name=self.publication,
-            tables=[".".join(split_table(self.table))],
+            tables=[table],
             extra=self.extra,
         )
-        self.created = True
+        connector_checks.check_connector(self.client, self.connector, self.config)
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            self._previous_identity = set_replica_identity(conn, self.table, "FULL")
+            self.created = True
+            create_publication(conn, self.publication, [table])
+            self._granted = grant_capture(conn, t.user, [table])
         self.client.create(self.connector, self.config)
         self.client.wait_running(self.connector, timeout=self.timeout)
         self.client.wait_streaming(
@@ -128,11 +144,9 @@ class DebeziumApproach(CaptureApproach):
             self.client.wait_gone(self.connector, timeout=self.timeout)
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 drop_slot(conn, self.connector)
-                conn.execute(
-                    sql.SQL("DROP PUBLICATION IF EXISTS {}").format(
-                        sql.Identifier(self.publication)
-                    )
-                )
+                drop_publication(conn, self.publication)
+                revoke_capture(conn, self.target.user, self._granted)
+            self._granted = []
             self.created = False
         if self.reader is not None:
             self.reader.close()

@@ -32,15 +32,14 @@ from typing import Any
 import psycopg
 import psycopg2
 import psycopg2.extras
-from psycopg import sql
 
 from cdc_support.events import ChangeEvent
 from cdc_support.pg_approaches.base import CaptureApproach, Declared
 from cdc_support.pg_approaches.pgoutput import PgoutputDecoder, Transaction, format_lsn
+from cdc_support.pg_approaches.privileges import create_publication, drop_publication
 from cdc_support.pg_approaches.source import (
     drop_slot,
     primary_key,
-    qualified,
     set_replica_identity,
     slot_state,
     split_table,
@@ -55,7 +54,11 @@ SESSION_OPTIONS = "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3"
 
 
 class LogicalDecodingConsumer:
-    """Streams pgoutput changes of ``tables`` from slot ``slot`` in a background thread."""
+    """Streams pgoutput changes of ``tables`` from slot ``slot`` in a background thread.
+
+    ``dsn`` is the role it streams as: LOGIN REPLICATION is enough (it creates the slot too).
+    ``admin_dsn`` (default: ``dsn``), the tables' owner, creates and drops the publication.
+    """
 
     def __init__(
         self,
@@ -67,12 +70,14 @@ class LogicalDecodingConsumer:
         status_interval: float = 1.0,
         idle_wait: float = 0.1,
         on_transaction: Callable[[Transaction], None] | None = None,
+        admin_dsn: str | None = None,
     ) -> None:
         if not tables:
             raise ValueError("a logical decoding consumer needs at least one table")
         if status_interval < 1:
             raise ValueError(f"status_interval must be >= 1 s (psycopg2), got {status_interval}")
         self.dsn = dsn
+        self.admin_dsn = admin_dsn or dsn
         self.slot = slot
         self.publication = publication
         self.tables = tuple(".".join(split_table(t)) for t in tables)
@@ -95,23 +100,16 @@ class LogicalDecodingConsumer:
 
     # -- setup and lifecycle
     def setup(self) -> None:
-        """Create the publication and the slot unless they exist (idempotent)."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            keys = {t: primary_key(conn, t) for t in self.tables}
+        """Create the publication (as the admin) and the slot (as ``dsn``'s role) unless they
+        exist (idempotent)."""
+        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+            keys = {t: primary_key(admin, t) for t in self.tables}
             self._decoder = PgoutputDecoder(
                 key_columns=keys, tables=self.tables, connector="logical-decoding"
             )
-            exists = conn.execute(
-                "SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-                        sql.Identifier(self.publication),
-                        sql.SQL(", ").join(qualified(t) for t in self.tables),
-                    )
-                )
+            if create_publication(admin, self.publication, self.tables):
                 self.created_publication = True
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
             if slot_state(conn, self.slot) is None:
                 conn.execute(
                     "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,)
@@ -173,14 +171,10 @@ class LogicalDecodingConsumer:
         self.stop()
         if self.closed:
             return
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             drop_slot(conn, self.slot)
             if self.created_publication:
-                conn.execute(
-                    sql.SQL("DROP PUBLICATION IF EXISTS {}").format(
-                        sql.Identifier(self.publication)
-                    )
-                )
+                drop_publication(conn, self.publication)
         self.closed = True
 
     # -- reading
@@ -272,7 +266,8 @@ class LogicalDecodingApproach(CaptureApproach):
 
     The first ``start()`` sets the table's REPLICA IDENTITY FULL (so updates and deletes log
     the whole old row: full before-images) and creates the publication and slot; ``close()``
-    drops them and restores the previous REPLICA IDENTITY.
+    drops them and restores the previous REPLICA IDENTITY. ``dsn`` is the admin (the table's
+    owner); the consumer streams as ``replication_dsn``'s role when one is given.
     """
 
     name = "logical decoding"
@@ -294,12 +289,17 @@ class LogicalDecodingApproach(CaptureApproach):
         slot: str,
         publication: str,
         replica_identity_full: bool = True,
+        replication_dsn: str | None = None,
     ) -> None:
         super().__init__(table, key)
         self.dsn = dsn
         self.replica_identity_full = replica_identity_full
         self.consumer = LogicalDecodingConsumer(
-            dsn, slot=slot, publication=publication, tables=[table]
+            replication_dsn or dsn,
+            slot=slot,
+            publication=publication,
+            tables=[table],
+            admin_dsn=dsn,
         )
         self._previous_identity: str | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -11,6 +12,7 @@ from cdc_support.waiting import WaitTimeout, wait_until
 
 __all__ = [
     "drop_slot",
+    "missing_tables",
     "primary_key",
     "replica_identity",
     "set_replica_identity",
@@ -47,6 +49,24 @@ def primary_key(conn: psycopg.Connection[Any], table: str) -> tuple[str, ...]:
     if not rows:
         raise ValueError(f"{schema}.{name} has no primary key: a change event needs a key")
     return tuple(r[0] for r in rows)
+
+
+def missing_tables(conn: psycopg.Connection[Any], tables: Sequence[str]) -> list[str]:
+    """The tables (``schema.table`` or ``table``) that do not exist in ``conn``'s database.
+
+    Read from the catalog, so any role can ask, whatever it may select.
+    """
+    missing = []
+    for table in tables:
+        schema, name = split_table(table)
+        row = conn.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+            (schema, name),
+        ).fetchone()
+        if row is None:
+            missing.append(f"{schema}.{name}")
+    return missing
 
 
 def replica_identity(conn: psycopg.Connection[Any], table: str) -> str:

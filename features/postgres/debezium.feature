@@ -21,6 +21,16 @@ Feature: Debezium PostgreSQL connector (pgoutput → Kafka)
     Then the customers topic holds 20 events with op "r"
     And every snapshot event's after-image equals its source row
 
+  Scenario: Debezium streams as a replication role that can read the captured table, no more
+    Debezium needs a role with LOGIN and REPLICATION (to create its replication slot and stream
+    from it) and SELECT on the tables it captures (for the snapshot) — not a superuser. The
+    publication is created beforehand by the tables' owner (publication.autocreate.mode=disabled),
+    so the role needs no ownership of the tables and no CREATE on the database.
+
+    Given a Debezium connector captures the customers table
+    Then the connector streams as the replication role, not as a superuser
+    And the replication role may read the customers table but not write it
+
   Scenario: Inserts, updates and deletes arrive with op, before and after, in commit order
     Given the customers table has REPLICA IDENTITY FULL
     And a Debezium connector captures the customers table

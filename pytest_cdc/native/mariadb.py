@@ -1,9 +1,13 @@
-"""A throwaway MariaDB server with a row-based binlog, and its least-privilege CDC user.
+"""A throwaway MariaDB server with a row-based binlog, a root password and a CDC user.
 
 Binlog settings CDC needs (Debezium checks the first two at start and refuses otherwise):
 ROW format, FULL row image (every column before and after), FULL row metadata (column names
 in each table-map event, so a binlog reader needs no schema queries), a server id, and UTC as
 the server time zone so TIMESTAMP values read the same through every client.
+
+Accounts: ``root`` (the admin DSN; a password generated per stack replaces mariadb-install-db's
+password-less root accounts) and ``cdc`` (what Debezium and the binlog reader connect as).
+Both are (re)set by an init file the server runs at every start, written 0600 in its home.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pymysql
 
@@ -19,8 +24,8 @@ from pytest_cdc.errors import RuntimeMissing
 from pytest_cdc.native.process import ServiceProcess
 
 ADMIN_USER = "root"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 CDC_USER = "cdc"
-CDC_PASSWORD = "cdc-secret"
 CDC_GRANTS = "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT"
 """What Debezium's MySQL/MariaDB connectors document as needed; nothing that can write."""
 
@@ -89,8 +94,10 @@ def init_datadir(install_db: Path, home: Path) -> Path:
     return datadir
 
 
-def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProcess:
-    """The server process (``start()`` it), then call :func:`create_cdc_user` once."""
+def mariadb_service(
+    workdir: Path, port: int, *, root_password: str, cdc_password: str, timeout: float
+) -> ServiceProcess:
+    """The server process (``start()`` it); its init file sets both accounts at every start."""
     server, install_db = find_mariadb()
     home = workdir / "mariadb"
     home.mkdir(exist_ok=True)
@@ -100,6 +107,10 @@ def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProce
     datadir = home / "data"
     if not datadir.exists():
         init_datadir(install_db, home)
+    init_file = home / "accounts.sql"
+    _write_private(init_file, accounts_sql(root_password, cdc_password))
+    if _as_mysql_user():
+        shutil.chown(init_file, "mysql", "mysql")
     command = [
         str(server),
         "--no-defaults",
@@ -118,13 +129,19 @@ def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProce
         "--innodb-buffer-pool-size=64M",
         "--innodb-flush-log-at-trx-commit=2",  # throwaway data: no fsync per commit
         "--sync-binlog=0",
+        f"--init-file={init_file}",
     ]
     if _as_mysql_user():
         command.append("--user=mysql")
 
     def probe(_: ServiceProcess) -> str | None:
         conn = pymysql.connect(
-            host="127.0.0.1", port=port, user=ADMIN_USER, connect_timeout=2, autocommit=True
+            host="127.0.0.1",
+            port=port,
+            user=ADMIN_USER,
+            password=root_password,
+            connect_timeout=2,
+            autocommit=True,
         )
         conn.close()
         return None
@@ -134,7 +151,7 @@ def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProce
         command,
         log_path=workdir / "mariadb.log",
         probe=probe,
-        awaited=f"a connection to 127.0.0.1:{port} as {ADMIN_USER}",
+        awaited=f"a connection to 127.0.0.1:{port} as {ADMIN_USER} (with its password)",
         timeout=timeout,
         popen_kwargs={"cwd": str(home)},
         env={"TZ": "UTC"},
@@ -142,22 +159,37 @@ def mariadb_service(workdir: Path, port: int, *, timeout: float) -> ServiceProce
     )
 
 
-def create_cdc_user(port: int) -> None:
-    """Create the least-privilege user Debezium and the binlog reader connect as."""
-    conn = pymysql.connect(host="127.0.0.1", port=port, user=ADMIN_USER, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(
-                    f"CREATE USER IF NOT EXISTS '{CDC_USER}'@'{host}' IDENTIFIED BY %s",
-                    (CDC_PASSWORD,),
-                )
-                cur.execute(f"GRANT {CDC_GRANTS} ON *.* TO '{CDC_USER}'@'{host}'")
-    finally:
-        conn.close()
+def accounts_sql(root_password: str, cdc_password: str) -> str:
+    """The init file: root gets its password (other root accounts are dropped), cdc its grants.
+
+    Not binlogged (``sql_log_bin=0``): account statements stay out of what CDC clients read.
+    """
+    lines = ["SET sql_log_bin = 0;"]
+    lines += [
+        f"ALTER USER IF EXISTS '{ADMIN_USER}'@'{host}' IDENTIFIED BY '{root_password}';"
+        for host in LOCAL_HOSTS
+    ]
+    hosts = ", ".join(f"'{h}'" for h in LOCAL_HOSTS)
+    lines.append(
+        f"DELETE FROM mysql.global_priv WHERE User = '' OR (User = '{ADMIN_USER}' "
+        f"AND Host NOT IN ({hosts}));"
+    )
+    lines.append("FLUSH PRIVILEGES;")
+    for host in ("127.0.0.1", "localhost"):
+        lines.append(f"CREATE USER IF NOT EXISTS '{CDC_USER}'@'{host}';")
+        lines.append(f"ALTER USER '{CDC_USER}'@'{host}' IDENTIFIED BY '{cdc_password}';")
+        lines.append(f"GRANT {CDC_GRANTS} ON *.* TO '{CDC_USER}'@'{host}';")
+    return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (mode 0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def mysql_dsn(port: int, user: str = ADMIN_USER, password: str = "") -> str:
     """``mysql://user[:password]@127.0.0.1:port/`` for the throwaway server."""
-    auth = f"{user}:{password}" if password else user
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
     return f"mysql://{auth}@127.0.0.1:{port}/"

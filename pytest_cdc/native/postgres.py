@@ -1,4 +1,12 @@
-"""A throwaway PostgreSQL server with logical decoding enabled."""
+"""A throwaway PostgreSQL server with logical decoding enabled, SCRAM passwords, two roles.
+
+* the superuser ``postgres`` (the admin DSN): creates databases, tables and publications;
+* the replication role ``cdc_replication`` (LOGIN REPLICATION, nothing else): what Debezium
+  and the logical decoding consumer connect as; it gets SELECT on the tables it captures.
+
+Both have passwords generated per stack (SCRAM-SHA-256); pg_hba.conf accepts TCP from
+127.0.0.1 only, with a password (no ``trust``, no Unix-socket logins).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +15,40 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from pytest_cdc.errors import RuntimeMissing
 from pytest_cdc.native.process import ServiceProcess, run_as_postgres_kwargs
 
 SUPERUSER = "postgres"
+REPLICATION_ROLE = "cdc_replication"
+PG_HBA = (
+    "# written by cdc-spec: TCP from 127.0.0.1 only, SCRAM passwords, no trust\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
+"""Logical replication connections (replication=database) match the `all` database line."""
 
 
-def init_datadir(bindir: Path, datadir: Path) -> None:
-    """initdb a fresh cluster (as the postgres user when we are root)."""
+def init_datadir(bindir: Path, datadir: Path, password: str) -> None:
+    """initdb a fresh cluster (as the postgres user when we are root) with a SCRAM superuser."""
     kwargs = run_as_postgres_kwargs()
+    pwfile = datadir.parent / "pg-superuser.pw"
     if kwargs:
         datadir.parent.chmod(0o755)
         datadir.mkdir(mode=0o700)
         shutil.chown(datadir, "postgres", "postgres")
+    _write_private(pwfile, password + "\n", owner="postgres" if kwargs else None)
     cmd = [
         str(bindir / "initdb"),
         "-D",
         str(datadir),
         "-U",
         SUPERUSER,
-        "-A",
-        "trust",
+        "--auth=scram-sha-256",
+        f"--pwfile={pwfile}",
         "-E",
         "UTF8",
         "--locale=C",
@@ -45,13 +63,27 @@ def init_datadir(bindir: Path, datadir: Path) -> None:
         ) from exc
     except subprocess.CalledProcessError as exc:
         raise RuntimeMissing(f"initdb failed in {datadir}:\n{exc.stderr or exc.stdout}") from exc
+    finally:
+        pwfile.unlink(missing_ok=True)
+    (datadir / "pg_hba.conf").write_text(PG_HBA)
 
 
-def postgres_service(bindir: Path, workdir: Path, port: int, *, timeout: float) -> ServiceProcess:
+def _write_private(path: Path, text: str, *, owner: str | None = None) -> None:
+    """Write a file only its owner can read (mode 0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    if owner:
+        shutil.chown(path, owner, owner)
+
+
+def postgres_service(
+    bindir: Path, workdir: Path, port: int, *, password: str, timeout: float
+) -> ServiceProcess:
     """The server process; `start()` it. wal_level=logical for Debezium and logical decoding."""
     datadir = workdir / "pgdata"
     if not datadir.exists():
-        init_datadir(bindir, datadir)
+        init_datadir(bindir, datadir, password)
     sockdir = workdir / "pgsock"
     sockdir.mkdir(exist_ok=True)
     kwargs = run_as_postgres_kwargs()
@@ -61,6 +93,7 @@ def postgres_service(bindir: Path, workdir: Path, port: int, *, timeout: float) 
         "listen_addresses": "127.0.0.1",
         "port": str(port),
         "unix_socket_directories": str(sockdir),
+        "password_encryption": "scram-sha-256",
         "wal_level": "logical",
         "max_replication_slots": "20",
         "max_wal_senders": "20",
@@ -73,7 +106,7 @@ def postgres_service(bindir: Path, workdir: Path, port: int, *, timeout: float) 
     command = [str(bindir / "postgres"), "-D", str(datadir)]
     for key, value in settings.items():
         command += ["-c", f"{key}={value}"]
-    dsn = postgres_dsn(port)
+    dsn = postgres_dsn(port, password=password)
 
     def probe(_: ServiceProcess) -> str | None:
         with psycopg.connect(dsn, connect_timeout=2):
@@ -84,7 +117,7 @@ def postgres_service(bindir: Path, workdir: Path, port: int, *, timeout: float) 
         command,
         log_path=workdir / "postgres.log",
         probe=probe,
-        awaited=f"a connection to {dsn}",
+        awaited=f"a connection to {postgres_dsn(port)} (with its password)",
         timeout=timeout,
         stop_signal=signal.SIGINT,  # fast shutdown
         popen_kwargs={**kwargs, "cwd": str(workdir)},
@@ -93,6 +126,22 @@ def postgres_service(bindir: Path, workdir: Path, port: int, *, timeout: float) 
     )
 
 
-def postgres_dsn(port: int, dbname: str = "postgres") -> str:
-    """libpq URI for the throwaway server."""
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{dbname}"
+def create_replication_role(admin_dsn: str, password: str, role: str = REPLICATION_ROLE) -> None:
+    """The role CDC clients connect as: LOGIN REPLICATION (creates and reads slots), no more.
+
+    SELECT on the captured tables is granted per scenario, when a connector is created.
+    """
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE ROLE {} LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+            ).format(sql.Identifier(role), sql.Literal(password))
+        )
+
+
+def postgres_dsn(
+    port: int, dbname: str = "postgres", *, user: str = SUPERUSER, password: str = ""
+) -> str:
+    """libpq URI for the throwaway server (without the password when none is given)."""
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    return f"postgresql://{auth}@127.0.0.1:{port}/{dbname}"

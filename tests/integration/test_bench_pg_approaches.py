@@ -12,14 +12,15 @@ def test_every_approach_is_measured_and_nothing_is_left(cdc_stack, connect_clien
     args = pg_stack_args(cdc_stack)
     assert pg_approaches.main([*args, "--ops", "20", "--only", "logical-decoding"]) == 0
     ep = cdc_stack.endpoints
+    user, password = ep.postgres_cdc_login  # Debezium as the replication role
     result = pg_approaches.run(
         postgres_dsn=ep.postgres_dsn,
         kafka_bootstrap=ep.kafka_bootstrap,
         connect_url=ep.connect_url,
         pg_host=ep.postgres_host,
         pg_port=ep.postgres_port,
-        pg_user=ep.postgres_user,
-        pg_password=ep.postgres_password,
+        pg_user=user,
+        pg_password=password,
         ops=30,
         interval=0.2,
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cdc_support.mysql_source import parse_dsn
+from pytest_cdc.stack import Endpoints
+
 pytest_plugins = ["pytester"]
 
 USES_STACK = """
@@ -99,3 +102,30 @@ def test_feature_files_are_not_collected_unless_enabled(pytester: pytest.Pyteste
     pytester.makefile(".feature", demo="Feature: Demo\n  Scenario: Nothing\n")
     result = pytester.runpytest(pytester.path)
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_endpoints_show_passwords_only_when_asked() -> None:
+    ep = Endpoints(
+        postgres_dsn="postgresql://postgres:s3cr3t-pg@127.0.0.1:5432/postgres",
+        kafka_bootstrap="127.0.0.1:9092",
+        connect_url="http://127.0.0.1:8083",
+        mysql_dsn="mysql://root:s3cr3t-root@127.0.0.1:3306/",
+        postgres_password="s3cr3t-pg",
+        postgres_cdc_user="cdc_replication",
+        postgres_cdc_password="s3cr3t-cdc",
+        mysql_cdc_password="s3cr3t-my",
+    )
+    shown = ep.as_dict()
+    assert "s3cr3t" not in repr(ep) + str(shown) + str(ep)
+    assert shown["postgres_dsn"] == "postgresql://postgres:***@127.0.0.1:5432/postgres"
+    assert shown["mysql_dsn"] == "mysql://root:***@127.0.0.1:3306/"
+    assert shown["postgres_cdc_password"] == "***"
+    assert ep.as_dict(reveal=True)["postgres_cdc_password"] == "s3cr3t-cdc"
+    assert ep.postgres_cdc_dsn.startswith("postgresql://cdc_replication:s3cr3t-cdc@127.0.0.1")
+    assert ep.postgres_cdc_login == ("cdc_replication", "s3cr3t-cdc")
+
+
+def test_a_bad_mysql_uri_is_reported_without_its_password() -> None:
+    with pytest.raises(ValueError, match="not a MySQL URI") as error:
+        parse_dsn("postgres://root:s3cr3t@127.0.0.1:3306/")
+    assert "s3cr3t" not in str(error.value) and "root:***@" in str(error.value)

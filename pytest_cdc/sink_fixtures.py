@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -112,6 +113,7 @@ class SinkWorkerProcess:
         """Start the process; return once its metrics endpoint answers."""
         if self._service is not None and self._service.running():
             raise RuntimeError(f"{self!r} is running already (pid {self.pid})")
+        # Known before it starts, so a teardown interrupted mid-start still stops it.
         self._service = ServiceProcess(
             f"sink worker {self.name}",
             self.command,
@@ -121,7 +123,8 @@ class SinkWorkerProcess:
             timeout=START_TIMEOUT,
             stop_signal=signal.SIGTERM,
             hint="see the worker's log; `cdc-spec sink --help` lists its options.",
-        ).start()
+        )
+        self._service.start()
         self.runs += 1
         return self
 
@@ -155,6 +158,17 @@ class SinkWorkerProcess:
         record = KillRecord(pid, returncode, alive, commits)
         self.kills.append(record)
         return record
+
+    def run_until_exit(self, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run the worker in the foreground until it exits by itself (a worker that refuses
+        what it was told); its exit status and output (also appended to its log)."""
+        if self.running():
+            raise RuntimeError(f"{self!r} is running already (pid {self.pid})")
+        result = subprocess.run(self.command, capture_output=True, text=True, timeout=timeout)
+        with self.log_path.open("a") as log:
+            log.write(result.stdout + result.stderr)
+        self.runs += 1
+        return result
 
     def restart(self) -> SinkWorkerProcess:
         """Start again with the same options (same group, table and commit log)."""

@@ -35,7 +35,7 @@ from pathlib import Path
 import pyarrow.fs as pa_fs
 from deltalake.fs import DeltaStorageHandler
 
-__all__ = ["OPTIONS_ENV", "URI_ENV", "DeltaLocation", "remove_location"]
+__all__ = ["OPTIONS_ENV", "URI_ENV", "DeltaLocation", "check_folder", "remove_location"]
 
 URI_ENV = "CDC_DELTA_URI"
 OPTIONS_ENV = "CDC_DELTA_STORAGE_OPTIONS"
@@ -103,6 +103,19 @@ class DeltaLocation:
 
 def _option_text(value: object) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def check_folder(location: DeltaLocation) -> None:
+    """NotADirectoryError naming the fix when a local table location is an existing file (a
+    Delta table is a folder: its data files and ``_delta_log``)."""
+    if not location.is_local:
+        return
+    path = _local_path(location)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"{path} is a file, not a folder: a Delta table is a folder (data files and "
+            "_delta_log); give the path of a new folder or of an existing Delta table"
+        )
 
 
 def remove_location(location: DeltaLocation) -> None:

@@ -15,7 +15,13 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from cdc_support.iceberg.errors import IcebergChangelogError
 
-__all__ = ["CATALOG_URI_ENV", "check_catalog_uri", "open_catalog", "redact_uri"]
+__all__ = [
+    "CATALOG_URI_ENV",
+    "check_catalog_uri",
+    "check_warehouse",
+    "open_catalog",
+    "redact_uri",
+]
 
 CATALOG_URI_ENV = "CDC_ICEBERG_CATALOG_URI"
 """Environment variable the project's Iceberg steps and tests read for a catalog database URL
@@ -58,6 +64,22 @@ def redact_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else uri
 
 
+def check_warehouse(warehouse: str | os.PathLike[str]) -> Path:
+    """The warehouse folder, resolved; NotADirectoryError naming the fix when it (or a folder
+    above it) is an existing file."""
+    folder = Path(warehouse).resolve()
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise NotADirectoryError(
+                    f"{path} is a file, not a folder: an Iceberg warehouse is a folder (the "
+                    "tables' data and metadata, and the SQLite catalog); give the path of a "
+                    "new or existing folder"
+                )
+            break
+    return folder
+
+
 def open_catalog(
     warehouse: str | os.PathLike[str], *, uri: str | None = None, name: str = "cdc"
 ) -> SqlCatalog:
@@ -68,7 +90,7 @@ def open_catalog(
     ``postgresql://`` URI works too). Several catalogs may share one database: pyiceberg
     keeps them apart by ``name``.
     """
-    folder = Path(warehouse).resolve()
+    folder = check_warehouse(warehouse)
     folder.mkdir(parents=True, exist_ok=True)
     uri = uri or f"sqlite:///{folder / 'catalog.db'}"
     check_catalog_uri(uri)

@@ -1,7 +1,10 @@
 """Sink workers: Debezium topics applied to Delta Lake and Apache Iceberg tables, exactly once.
 
 * :mod:`~cdc_support.sinks.columns` — Debezium fields (Kafka Connect schema, or inferred) as
-  typed sink columns;
+  typed sink columns, per table format;
+* :mod:`~cdc_support.sinks.unavailable` — Debezium's placeholder for an unchanged TOAST value,
+  and keeping the previous value instead;
+* :mod:`~cdc_support.sinks.samples` — a table of every common PostgreSQL type, for features;
 * :mod:`~cdc_support.sinks.batching` — decoding records, micro-batches with the latest event
   per key, tombstones, replays, offsets per partition;
 * :mod:`~cdc_support.sinks.delta_sink` — MERGE per batch with a Delta app transaction per
@@ -9,6 +12,12 @@
 * :mod:`~cdc_support.sinks.iceberg_sink` — delete + append per batch with the offsets in the
   snapshot summary, snapshot expiry and compaction, one writer per table;
 * :mod:`~cdc_support.sinks.dlq` — the dead-letter topic;
+* :mod:`~cdc_support.sinks.screening` — values that do not fit the table, and telling a
+  commit the table refused for its data from one that failed for another reason;
+* :mod:`~cdc_support.sinks.preflight` — Kafka answers, the topic exists (before consuming);
+* :mod:`~cdc_support.sinks.errors` — why a worker stops (config error, conflict, other);
+* :mod:`~cdc_support.sinks.poison` and :mod:`~cdc_support.sinks.table_rules` — records a sink
+  cannot apply and tables that refuse rows, for features;
 * :mod:`~cdc_support.sinks.metrics` — Prometheus metrics of a worker;
 * :mod:`~cdc_support.sinks.commit_log` — one JSON line per batch, and the exactly-once audit;
 * :mod:`~cdc_support.sinks.worker` — the consume → batch → commit → commit-offsets loop;
@@ -18,6 +27,7 @@
 from cdc_support.sinks.base import (
     CommitResult,
     MaintenancePolicy,
+    SinkConfigError,
     SinkConflict,
     SinkError,
     TableSink,
@@ -46,6 +56,7 @@ __all__ = [
     "MicroBatch",
     "RowDecoder",
     "SinkAudit",
+    "SinkConfigError",
     "SinkConflict",
     "SinkError",
     "SinkTarget",

@@ -17,11 +17,13 @@ import pyarrow as pa
 
 from cdc_support.sinks.batching import Positions, TopicPartition
 from cdc_support.sinks.columns import Column
+from cdc_support.sinks.errors import SinkConfigError, SinkConflict, SinkError
 
 __all__ = [
     "MAINTENANCE_DEFAULTS",
     "CommitResult",
     "MaintenancePolicy",
+    "SinkConfigError",
     "SinkConflict",
     "SinkError",
     "TableSink",
@@ -33,14 +35,6 @@ BATCH_PROPERTY = "cdc-spec.sink.batch"
 """The batch a commit applied: number and offset ranges, as JSON."""
 WRITER_PROPERTY = "cdc-spec.sink.writer"
 """The worker that owns an Iceberg table (one writer per table)."""
-
-
-class SinkError(RuntimeError):
-    """The sink cannot go on; the message names the cause and the fix."""
-
-
-class SinkConflict(SinkError):
-    """Another writer changed the table: one writer per table."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +124,10 @@ class TableSink(abc.ABC):
     @abc.abstractmethod
     def read_all(self) -> list[dict[str, Any]]:
         """Every row of the table as it is now ([] while it does not exist)."""
+
+    def native_types(self) -> dict[str, str]:
+        """Column name -> its type as the table format names it ({} while no table exists)."""
+        return {name: str(kind) for name, kind in (self.table_columns() or {}).items()}
 
     def read_rows(self) -> dict[tuple[Any, ...], dict[str, Any]]:
         """The table's current rows by key (see :func:`duplicate_keys` for keys held twice)."""

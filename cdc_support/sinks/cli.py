@@ -10,9 +10,11 @@ Examples::
         --group customers-to-iceberg --format iceberg --warehouse /data/warehouse \\
         --table shop.customers --key id --metrics-port 9465 --commit-log sink.jsonl
 
-Exit status: 0 after SIGTERM/SIGINT (the batch in hand is committed first), 2 for bad
-options, 3 when another writer changed the table (one writer per table), 1 for any other
-error.
+Exit status: 0 after SIGTERM/SIGINT (the batch in hand is committed first); 2 for bad
+options and for what they lead to (no Kafka broker answers at --bootstrap, the topic is
+missing with --require-topic, a table path that is a file, --key columns the table or the
+records lack), with one line naming the option; 3 when another writer changed the table (one
+writer per table); 1 for any other error.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from cdc_support.sinks.base import MaintenancePolicy, SinkConflict
+from cdc_support.sinks.base import MaintenancePolicy, SinkConfigError, SinkConflict
 from cdc_support.sinks.config import FORMATS, SinkTarget, WorkerConfig
+from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER
 
 __all__ = ["add_parser", "config_from_args", "main", "parse_config"]
 
+EXIT_CONFIG = 2
 EXIT_CONFLICT = 3
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -85,7 +89,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kafka.add_argument("--topic", required=True, help="the Debezium topic to apply")
     kafka.add_argument("--group", required=True, help="consumer group id of this worker")
     kafka.add_argument(
+        "--require-topic",
+        action="store_true",
+        help="exit (status 2) when the topic does not exist, instead of warning once and "
+        "waiting for it",
+    )
+    kafka.add_argument(
         "--dlq-topic", help="dead-letter topic for records that cannot be applied (<topic>.dlq)"
+    )
+    kafka.add_argument(
+        "--unavailable-placeholder",
+        default=UNAVAILABLE_PLACEHOLDER,
+        help="the connector's unavailable.value.placeholder: a column holding it (an unchanged "
+        "TOAST value) keeps its previous value (%(default)s)",
     )
     kafka.add_argument(
         "--instance-id",
@@ -184,7 +200,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "sink",
         help="apply a Debezium topic to a Delta or Iceberg table",
         description=__doc__.split("\n")[0],
-        epilog="Exit status: 0 after SIGTERM/SIGINT, 2 bad options, 3 another writer, 1 error.",
+        epilog="Exit status: 0 after SIGTERM/SIGINT; 2 bad options, unreachable Kafka, missing "
+        "topic with --require-topic, a table path that is a file, unusable --key; 3 another "
+        "writer; 1 error.",
     )
     add_arguments(parser)
     return parser
@@ -224,6 +242,8 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
         consumer_config=dict(args.consumer_config),
         offset_commit_ms=args.offset_commit_ms,
         instance_id=args.instance_id,
+        require_topic=args.require_topic,
+        unavailable_placeholder=args.unavailable_placeholder,
     )
 
 
@@ -257,18 +277,22 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     from cdc_support.sinks.worker import SinkWorker
 
-    worker = SinkWorker(config)
-    signal.signal(signal.SIGTERM, worker.request_stop)
-    signal.signal(signal.SIGINT, worker.request_stop)
+    log = logging.getLogger("cdc_support.sinks")
     try:
+        worker = SinkWorker(config)
+        signal.signal(signal.SIGTERM, worker.request_stop)
+        signal.signal(signal.SIGINT, worker.request_stop)
         worker.run()
+    except SinkConfigError as exc:  # one line naming the option; no traceback
+        log.error("%s", exc)
+        return EXIT_CONFIG
     except SinkConflict as exc:
-        logging.getLogger("cdc_support.sinks").error("%s", exc)
+        log.error("%s", exc)
         return EXIT_CONFLICT
     except Exception as exc:
-        logging.getLogger("cdc_support.sinks").exception("the sink worker failed: %s", exc)
+        log.exception("the sink worker failed: %s", exc)
         return 1
-    logging.getLogger("cdc_support.sinks").info("stopped after %d batches", worker.batches)
+    log.info("stopped after %d batches", worker.batches)
     return 0
 
 

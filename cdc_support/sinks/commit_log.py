@@ -14,6 +14,10 @@ Lines (``kind``):
 * ``maintenance`` — snapshot expiry, compaction or OPTIMIZE;
 * ``stop`` — the run ended (a run killed with SIGKILL has none).
 
+A batch the table refused for its data is committed in parts (halves, halves of halves, ...):
+each part has a ``commit`` or ``consumed`` line of its own, with the batch number, its
+``part`` ("a", "ba", ...) and the offset range it holds.
+
 The line of a commit is written after the commit returned, so a worker killed in between
 leaves a commit without a line: :func:`audit` finds it from the position the next run's
 ``start`` line read back from the table.

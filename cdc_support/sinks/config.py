@@ -10,6 +10,8 @@ from typing import Any
 
 from cdc_support.sinks.base import MaintenancePolicy, TableSink
 from cdc_support.sinks.dlq import dlq_topic_for
+from cdc_support.sinks.errors import SinkConfigError
+from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER
 
 __all__ = ["FORMATS", "SinkTarget", "WorkerConfig"]
 
@@ -58,22 +60,33 @@ class SinkTarget:
     def open(
         self, *, app_id: str = "cdc-spec-sink", policy: MaintenancePolicy | None = None
     ) -> TableSink:
-        """The sink for this target (the table is created on the first write)."""
+        """The sink for this target (the table is created on the first write).
+        SinkConfigError naming the option when the table's path is a file."""
         if self.format == "delta":
-            from cdc_support.delta.location import DeltaLocation
+            from cdc_support.delta.location import DeltaLocation, check_folder
             from cdc_support.sinks.delta_sink import DeltaSink
 
             assert self.table_uri is not None
+            location = DeltaLocation(self.table_uri, dict(self.storage_options))
+            try:
+                check_folder(location)
+            except NotADirectoryError as exc:
+                raise SinkConfigError(f"--table-uri {self.table_uri}: {exc}") from None
             return DeltaSink(
-                DeltaLocation(self.table_uri, dict(self.storage_options)),
+                location,
                 self.key,
                 app_id=app_id,
                 policy=policy,
                 table_properties=self.table_properties,
             )
+        from cdc_support.iceberg.catalog import check_warehouse
         from cdc_support.sinks.iceberg_sink import IcebergSink
 
         assert self.warehouse is not None and self.table is not None
+        try:
+            check_warehouse(self.warehouse)
+        except NotADirectoryError as exc:
+            raise SinkConfigError(f"--warehouse {self.warehouse}: {exc}") from None
         return IcebergSink(
             self.warehouse,
             self.table,
@@ -121,6 +134,10 @@ class WorkerConfig:
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     offset_commit_ms: int = 5000
     instance_id: str | None = None
+    require_topic: bool = False
+    """Exit (status 2) when the topic does not exist, instead of waiting for it."""
+    unavailable_placeholder: str = UNAVAILABLE_PLACEHOLDER
+    """The connector's ``unavailable.value.placeholder``: such a value keeps the old one."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -178,6 +195,10 @@ class WorkerConfig:
             args += ["--dlq-topic", self.dlq_topic]
         if self.instance_id:
             args += ["--instance-id", self.instance_id]
+        if self.require_topic:
+            args.append("--require-topic")
+        if self.unavailable_placeholder != UNAVAILABLE_PLACEHOLDER:
+            args += ["--unavailable-placeholder", self.unavailable_placeholder]
         if self.metrics_port is not None:
             args += ["--metrics-port", str(self.metrics_port), "--metrics-host", self.metrics_host]
         if self.commit_log:

@@ -12,8 +12,13 @@ skipped, and a batch that holds nothing above it is skipped whole. The commit's 
 metadata also records the batch number and offset ranges (visible in ``history()``).
 
 A column the table lacks is added before the batch (``alter.add_columns``): rows written
-before read null. Every ``optimize_every`` commits the table is compacted (OPTIMIZE: MERGE
-rewrites the files it touches and appends small ones).
+before read null. Delta has no time and no uuid type: such columns are stored as int64 µs since
+midnight and as strings (:func:`~cdc_support.sinks.columns.storage_type`). A value Debezium
+marked unavailable (an unchanged TOAST column) is not written: the MERGE keeps the target
+row's value (``CASE WHEN <unavailable> THEN t.col ELSE s.col END``), and a new row reads null.
+
+Every ``optimize_every`` commits the table is compacted (OPTIMIZE: MERGE rewrites the files it
+touches and appends small ones).
 """
 
 from __future__ import annotations
@@ -40,11 +45,14 @@ from cdc_support.sinks.base import (
     ranges_json,
 )
 from cdc_support.sinks.batching import Positions, TopicPartition
-from cdc_support.sinks.columns import Column
+from cdc_support.sinks.columns import Column, storage_type
+from cdc_support.sinks.unavailable import UNAVAILABLE, has_unavailable, unavailable_columns
 
 __all__ = ["OP_COLUMN", "DeltaSink", "app_id_for", "transactions_for"]
 
 OP_COLUMN = "__cdc_sink_op"
+KEEP_PREFIX = "__cdc_sink_keep_"
+"""Source columns of a MERGE flagging a value to keep (one per column unavailable in a batch)."""
 
 
 def app_id_for(app_id: str, topic: str, partition: int) -> str:
@@ -64,6 +72,36 @@ def transactions_for(
 
 def _quote(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
+
+
+def _delta_type_name(kind: Any) -> str:
+    """A Delta schema type (its JSON form) as Delta names it: ``decimal(38,10)``,
+    ``array<string>``, ``map<string,long>``, ``struct<a:long>``."""
+    if isinstance(kind, str):
+        return kind
+    if kind.get("type") == "array":
+        return f"array<{_delta_type_name(kind['elementType'])}>"
+    if kind.get("type") == "map":
+        return f"map<{_delta_type_name(kind['keyType'])},{_delta_type_name(kind['valueType'])}>"
+    fields = ",".join(f"{f['name']}:{_delta_type_name(f['type'])}" for f in kind.get("fields", []))
+    return f"struct<{fields}>"
+
+
+def _marked(row: Mapping[str, Any], keep: Mapping[str, str]) -> dict[str, Any]:
+    """A MERGE source row: each unavailable value null, with its keep flag set."""
+    if not keep:
+        return dict(row)
+    marked = {k: (None if v is UNAVAILABLE else v) for k, v in row.items()}
+    for column, flag in keep.items():
+        marked[flag] = row.get(column) is UNAVAILABLE
+    return marked
+
+
+def _update_expression(column: str, flag: str | None) -> str:
+    """``s.col``, or the target's value where the source flags the value unavailable."""
+    if flag is None:
+        return f"s.{_quote(column)}"
+    return f"CASE WHEN s.{_quote(flag)} THEN t.{_quote(column)} ELSE s.{_quote(column)} END"
 
 
 class DeltaSink(TableSink):
@@ -110,6 +148,12 @@ class DeltaSink(TableSink):
             return None
         return {f.name: f.type for f in self._arrow_schema()}
 
+    def native_types(self) -> dict[str, str]:
+        if self._table is None:
+            return {}
+        fields = json.loads(self._table.schema().to_json())["fields"]
+        return {f["name"]: _delta_type_name(f["type"]) for f in fields}
+
     def stored_positions(self, partitions: Sequence[TopicPartition]) -> Positions:
         if self._table is None:
             return {}
@@ -124,7 +168,10 @@ class DeltaSink(TableSink):
     def ensure_columns(self, columns: Sequence[Column]) -> dict[str, Any]:
         if self._table is None:
             fields = [
-                pa.field(c.name, c.arrow_type, nullable=c.name not in self.key) for c in columns
+                pa.field(
+                    c.name, storage_type(c.arrow_type, self.format), nullable=c.name not in self.key
+                )
+                for c in columns
             ]
             missing = [k for k in self.key if k not in {c.name for c in columns}]
             if missing:
@@ -140,11 +187,10 @@ class DeltaSink(TableSink):
         new = [c for c in columns if c.name not in existing]
         if not new:
             return {}
-        delta_fields = DeltaSchema.from_arrow(
-            pa.schema([pa.field(c.name, c.arrow_type, nullable=True) for c in new])
-        ).fields
+        fields = [pa.field(c.name, storage_type(c.arrow_type, self.format)) for c in new]
+        delta_fields = DeltaSchema.from_arrow(pa.schema(fields)).fields
         self._table.alter.add_columns(list(delta_fields))
-        return {"added": [f"{c.name} {c.arrow_type}" for c in new]}
+        return {"added": [f"{f.name} {f.type}" for f in fields]}
 
     def write(
         self,
@@ -157,8 +203,15 @@ class DeltaSink(TableSink):
             raise RuntimeError("write before the table exists: call ensure_columns first")
         schema = self._arrow_schema()
         columns = schema.names
+        keep = {
+            c: f"{KEEP_PREFIX}{i}"
+            for i, c in enumerate(unavailable_columns(upserts))
+            if c in columns and c not in self.key
+        }
         source_schema = schema.append(pa.field(OP_COLUMN, pa.string()))
-        rows = [{**row, OP_COLUMN: "u"} for row in upserts]
+        for flag in keep.values():
+            source_schema = source_schema.append(pa.field(flag, pa.bool_()))
+        rows = [{**_marked(row, keep), OP_COLUMN: "u"} for row in upserts]
         rows += [{**k, OP_COLUMN: "d"} for k in key_dicts(self.key, deletes)]
         source = pa.Table.from_pylist(rows, schema=source_schema)
         properties = CommitProperties(
@@ -176,7 +229,8 @@ class DeltaSink(TableSink):
         non_key = [c for c in columns if c not in self.key]
         if non_key:
             merger = merger.when_matched_update(
-                updates={c: f"s.{_quote(c)}" for c in non_key}, predicate=f"{op} = 'u'"
+                updates={c: _update_expression(c, keep.get(c)) for c in non_key},
+                predicate=f"{op} = 'u'",
             )
         merger = merger.when_not_matched_insert(
             updates={c: f"s.{_quote(c)}" for c in columns}, predicate=f"{op} = 'u'"
@@ -200,6 +254,7 @@ class DeltaSink(TableSink):
                 "num_target_files_removed",
             )
         }
+        detail["unavailable_rows"] = sum(1 for row in upserts if has_unavailable(row))
         return CommitResult(self._table.version(), seconds, time.time(), detail)
 
     def maintain(self) -> list[dict[str, Any]]:

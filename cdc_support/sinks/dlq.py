@@ -1,14 +1,16 @@
 """The dead-letter topic: records a sink cannot apply, kept with the reason in their headers.
 
-A record that is not a Debezium change event (not JSON, no envelope, a value that does not
-fit its column) would otherwise stop the sink for good, or be dropped silently. The worker
+A record that is not a Debezium change event (not JSON, no envelope, the JSON literal
+``null``, a row without its key column, a value that does not fit its column, a row the table
+itself refuses) would otherwise stop the sink for good, or be dropped silently. The worker
 produces it unchanged (same key, same value, same headers) to ``<topic>.dlq`` and adds:
 
 =========================  ===========================================================
 header                     value
 =========================  ===========================================================
-``cdc.dlq.reason``         why it could not be applied (the parser's message)
-``cdc.dlq.error``          the error class (``MalformedEvent``, ``ValueError``)
+``cdc.dlq.reason``         why it could not be applied (one line)
+``cdc.dlq.error``          the error class (``MalformedEvent``, ``ValueError``,
+                           ``TableRefused``)
 ``cdc.dlq.topic``          the source topic
 ``cdc.dlq.partition``      the source partition
 ``cdc.dlq.offset``         the source offset
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cdc_support.debezium import KafkaMessageLike
@@ -37,6 +40,7 @@ from cdc_support.waiting import WaitTimeout
 __all__ = [
     "HEADER_PREFIX",
     "DeadLetterQueue",
+    "count_records",
     "dlq_headers",
     "dlq_topic_for",
     "ensure_topic",
@@ -185,6 +189,31 @@ def read_dead_letters(
     finally:
         consumer.close()
     return found
+
+
+def count_records(bootstrap: str, topic: str, *, timeout: float = 10) -> int:
+    """Records on ``topic`` now, from its watermarks (0 when the topic does not exist)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"cdc-spec-count-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "allow.auto.create.topics": False,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        total = 0
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(
+                KafkaPartition(topic, partition), timeout=timeout
+            )
+            total += high - low
+        return total
+    finally:
+        consumer.close()
 
 
 def _text(raw: bytes | None) -> str | None:

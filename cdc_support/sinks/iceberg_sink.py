@@ -16,6 +16,10 @@ last, so after another writer claimed the table or committed to it, the next com
 (:class:`~cdc_support.sinks.base.SinkConflict`, naming the new owner) instead of being
 re-applied on top of the other writer's data.
 
+A value Debezium marked unavailable (an unchanged TOAST column) is taken from the key's current
+row before the delete + append (the current rows of those keys are read first); a key with no
+current row reads null in that column.
+
 Commit latency would grow with the run: every commit copies the table's snapshot list, and
 every batch appends a small data file. The sink expires old snapshots every
 ``expire_every`` commits and rewrites the table into few files when it has more than
@@ -58,7 +62,8 @@ from cdc_support.sinks.batching import (
     positions_from_json,
     positions_to_json,
 )
-from cdc_support.sinks.columns import Column
+from cdc_support.sinks.columns import Column, storage_type
+from cdc_support.sinks.unavailable import UNAVAILABLE, fill_unavailable, has_unavailable
 
 __all__ = ["TABLE_DEFAULTS", "IcebergSink", "key_filter", "stored_offsets"]
 
@@ -168,6 +173,12 @@ class IcebergSink(TableSink):
             return None
         return {f.name: f.type for f in self._table.schema().as_arrow()}
 
+    def native_types(self) -> dict[str, str]:
+        table = self._load()
+        if table is None:
+            return {}
+        return {f.name: str(f.field_type) for f in table.schema().fields}
+
     def stored_positions(self, partitions: Sequence[TopicPartition]) -> Positions:
         if self._table is None:
             return {}
@@ -181,7 +192,10 @@ class IcebergSink(TableSink):
             if missing:
                 raise ValueError(f"cannot create the table: key columns {missing} have no values")
             fields = [
-                pa.field(c.name, c.arrow_type, nullable=c.name not in self.key) for c in columns
+                pa.field(
+                    c.name, storage_type(c.arrow_type, self.format), nullable=c.name not in self.key
+                )
+                for c in columns
             ]
             namespace = self.identifier.rpartition(".")[0]
             self.catalog.create_namespace_if_not_exists(namespace)
@@ -198,12 +212,13 @@ class IcebergSink(TableSink):
         new = [c for c in columns if c.name not in existing]
         if not new:
             return {}
+        fields = [pa.field(c.name, storage_type(c.arrow_type, self.format)) for c in new]
         try:
             with self._table.update_schema() as update:
-                update.union_by_name(pa.schema([pa.field(c.name, c.arrow_type) for c in new]))
+                update.union_by_name(pa.schema(fields))
         except CommitFailedException as exc:
             raise self._conflict("adding columns", exc) from exc
-        return {"added": [f"{c.name} {c.arrow_type}" for c in new]}
+        return {"added": [f"{f.name} {f.type}" for f in fields]}
 
     def _conflict(self, what: str, exc: Exception) -> SinkConflict:
         owner = "?"
@@ -239,8 +254,9 @@ class IcebergSink(TableSink):
         if self._table is None:
             raise RuntimeError("write before the table exists: call ensure_columns first")
         table = self._table
-        keys = [tuple(row[k] for k in self.key) for row in upserts] + list(deletes)
-        frame = pa.Table.from_pylist([dict(r) for r in upserts], schema=table.schema().as_arrow())
+        rows, unavailable = self._fill_unavailable(upserts)
+        keys = [tuple(row[k] for k in self.key) for row in rows] + list(deletes)
+        frame = pa.Table.from_pylist(rows, schema=table.schema().as_arrow())
         properties = self._properties(ranges, batch)
         before = len(table.snapshots())
         started = time.perf_counter()
@@ -266,8 +282,30 @@ class IcebergSink(TableSink):
             "snapshots": len(table.snapshots()) - before,
             "total_records": summary.get("total-records"),
             "total_data_files": summary.get("total-data-files"),
+            **unavailable,
         }
         return CommitResult(snapshot.snapshot_id, seconds, time.time(), detail)
+
+    def _fill_unavailable(
+        self, upserts: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Rows with each unavailable value taken from the key's current row (null when the
+        key has none), and how many rows had one / had no current row."""
+        rows = [dict(r) for r in upserts]
+        pending = [r for r in rows if has_unavailable(r)]
+        if not pending:
+            return rows, {"unavailable_rows": 0}
+        assert self._table is not None
+        keys = [tuple(r[k] for k in self.key) for r in pending]
+        scan = self._table.scan(row_filter=key_filter(self.key, keys))
+        current = {tuple(r[k] for k in self.key): r for r in scan.to_arrow().to_pylist()}
+        without = 0
+        for row in pending:
+            previous = current.get(tuple(row[k] for k in self.key))
+            without += previous is None
+            filled = fill_unavailable(row, previous or {})
+            row.update({k: (None if v is UNAVAILABLE else v) for k, v in filled.items()})
+        return rows, {"unavailable_rows": len(pending), "unavailable_without_row": without}
 
     def maintain(self) -> list[dict[str, Any]]:
         table = self._table

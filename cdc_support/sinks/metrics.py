@@ -6,14 +6,20 @@ metric                                      type       what
 ``cdc_sink_events_consumed_total``          counter    change events read (no tombstones)
 ``cdc_sink_events_applied_total``           counter    change events in committed batches
 ``cdc_sink_tombstones_total``               counter    tombstones read and skipped
+``cdc_sink_keyless_tombstones_total``       counter    of those, tombstones without a key either
 ``cdc_sink_replayed_skipped_total``         counter    records the table had applied already
 ``cdc_sink_rows_upserted_total``            counter    rows written (latest event per key)
 ``cdc_sink_rows_deleted_total``             counter    keys deleted
 ``cdc_sink_batches_committed_total``        counter    table commits
 ``cdc_sink_batches_skipped_total``          counter    batches recognised as replays
-``cdc_sink_dead_letters_total{reason}``     counter    records sent to the dead-letter topic
+``cdc_sink_unavailable_events_total``       counter    committed events with a value Debezium
+                                                       marked unavailable (unchanged TOAST),
+                                                       kept from the earlier row
+``cdc_sink_dead_letters_total{reason}``     counter    records sent to the dead-letter topic:
+                                                       malformed, bad_value, table_refused
 ``cdc_sink_errors_total{stage}``            counter    errors: consume, commit, commit_conflict,
-                                                       kafka_commit, dead_letter, maintenance
+                                                       commit_refused, kafka_commit,
+                                                       dead_letter, maintenance
 ``cdc_sink_commit_latency_seconds``         histogram  time of one table commit
 ``cdc_sink_end_to_end_lag_seconds``         histogram  source commit -> visible in the table
 ``cdc_sink_maintenance_seconds{kind}``      histogram  snapshot expiry, compaction, optimize
@@ -50,12 +56,22 @@ class SinkMetrics:
         self.tombstones = Counter(
             "cdc_sink_tombstones", "Tombstones read and skipped (no change)", registry=r
         )
+        self.keyless_tombstones = Counter(
+            "cdc_sink_keyless_tombstones",
+            "Tombstones without a key (a table without a primary key), skipped",
+            registry=r,
+        )
         self.replayed = Counter(
             "cdc_sink_replayed_skipped",
             "Records below the position the table recorded (replays), skipped",
             registry=r,
         )
         self.upserted = Counter("cdc_sink_rows_upserted", "Rows inserted or updated", registry=r)
+        self.unavailable = Counter(
+            "cdc_sink_unavailable_events",
+            "Committed change events with a value Debezium marked unavailable (kept, not written)",
+            registry=r,
+        )
         self.deleted = Counter("cdc_sink_rows_deleted", "Rows deleted", registry=r)
         self.batches = Counter("cdc_sink_batches_committed", "Table commits", registry=r)
         self.batches_skipped = Counter(

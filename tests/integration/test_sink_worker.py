@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
+import port_for
 import pytest
 from confluent_kafka.admin import AdminClient
 
@@ -172,3 +174,79 @@ def test_the_sink_benchmark_measures_every_variant(cdc_stack, tmp_path):
     assert results["raw consume"]["events"] == 450
     table = sink_bench.format_report(result)
     assert "raw consume" in table and "iceberg" in table
+
+
+# --------------------------------------------------------------------------- clear messages
+
+
+def _sink_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """``cdc-spec sink`` for real; its stderr and exit status."""
+    return subprocess.run(
+        [*sink_command(), "sink", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def _delta_args(bootstrap: str, topic: str, table: Path) -> list[str]:
+    return [
+        "--bootstrap", bootstrap, "--topic", topic, "--group", "g", "--format", "delta",
+        "--key", "id", "--table-uri", str(table),
+    ]  # fmt: skip
+
+
+def test_an_unreachable_kafka_is_one_line_naming_bootstrap_and_exit_2(tmp_path):
+    port = port_for.select_random()  # nothing listens there
+    started = time.monotonic()
+    result = _sink_cli(*_delta_args(f"127.0.0.1:{port}", "t", tmp_path / "table"))
+    seconds = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr  # no librdkafka log lines, no traceback
+    assert f"--bootstrap 127.0.0.1:{port}" in lines[0] and "no Kafka broker answered" in lines[0]
+    assert seconds < 20, f"took {seconds:.1f}s to tell"
+
+
+def test_a_delta_table_path_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "table"
+    path.write_text("not a table")
+    result = _sink_cli(*_delta_args("127.0.0.1:1", "t", path))
+    assert result.returncode == 2, result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert f"--table-uri {path}" in line and "is a file, not a folder" in line
+
+
+def test_an_iceberg_warehouse_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "warehouse"
+    path.write_text("not a folder")
+    result = _sink_cli(
+        "--bootstrap", "127.0.0.1:1", "--topic", "t", "--group", "g", "--format", "iceberg",
+        "--key", "id", "--warehouse", str(path), "--table", "shop.customers",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert f"--warehouse {path}" in line and "is a file, not a folder" in line
+
+
+def test_a_missing_topic_with_require_topic_is_one_line_and_exit_2(cdc_stack, tmp_path):
+    topic = f"sinktest_missing_{uuid.uuid4().hex[:8]}"
+    args = _delta_args(cdc_stack.kafka_bootstrap, topic, tmp_path / "table")
+    result = _sink_cli(*args, "--require-topic")
+    assert result.returncode == 2, result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert f"topic {topic!r} does not exist" in line and "Debezium" in line
+
+
+def test_a_missing_topic_is_said_once_and_the_worker_waits_for_it(cdc_stack, sink_worker_factory):
+    bootstrap = cdc_stack.kafka_bootstrap
+    topic = f"sinktest_later_{uuid.uuid4().hex[:8]}"
+    worker = sink_worker_factory(topic, format="delta")
+    changes = customer_changes(30, seed=8)
+    ensure_topic(AdminClient({"bootstrap.servers": bootstrap}), topic)
+    produce(bootstrap, topic, changes.records)
+    worker.wait_applied(changes.change_events, timeout=90)
+    warnings = [line for line in worker.logs(200).splitlines() if "does not exist" in line]
+    assert len(warnings) == 1, warnings
+    assert topic in warnings[0] and "--require-topic" in warnings[0]

@@ -4,16 +4,19 @@ new columns, maintenance, one writer per Iceberg table."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
 from cdc_support.delta.location import DeltaLocation
 from cdc_support.sinks.base import MaintenancePolicy, SinkConflict, duplicate_keys
-from cdc_support.sinks.columns import Column, column_from_connect
+from cdc_support.sinks.columns import Column, column_from_connect, resolve_column
 from cdc_support.sinks.delta_sink import DeltaSink
 from cdc_support.sinks.envelopes import CUSTOMER_FIELDS
 from cdc_support.sinks.iceberg_sink import IcebergSink
+from cdc_support.sinks.unavailable import UNAVAILABLE, UNAVAILABLE_PLACEHOLDER
 
 T = "cdc.public.customers"
 COLUMNS = [column_from_connect(f["field"], f) for f in CUSTOMER_FIELDS]
@@ -130,3 +133,98 @@ def test_iceberg_allows_one_writer_per_table(tmp_path):
     assert sorted(second.read_rows()) == [(1,), (2,)]
     first.close()
     second.close()
+
+
+# --------------------------------------------------------------------------- typed columns, TOAST
+
+TYPED_FIELDS = [
+    {"type": "int64", "field": "id"},
+    {
+        "type": "string",
+        "field": "amount",
+        "parameters": {
+            "__debezium.source.column.type": "NUMERIC",
+            "__debezium.source.column.length": "38",
+            "__debezium.source.column.scale": "10",
+        },
+    },
+    {"type": "string", "name": "io.debezium.time.ZonedTimestamp", "field": "ts"},
+    {"type": "int32", "name": "io.debezium.time.Date", "field": "day"},
+    {"type": "int64", "name": "io.debezium.time.MicroTime", "field": "at"},
+    {"type": "string", "name": "io.debezium.data.Json", "field": "doc"},
+    {"type": "array", "items": {"type": "string"}, "field": "tags"},
+    {"type": "string", "name": "io.debezium.data.Uuid", "field": "uid"},
+    {"type": "bytes", "field": "payload"},
+    {"type": "string", "field": "body"},
+]
+TYPED_JSON = {
+    "id": 1,
+    "amount": "12345678901234567890.0123456789",
+    "ts": "2024-02-29T18:29:59.999999Z",
+    "day": -1,
+    "at": 86_399_999_999,
+    "doc": '{"a": [1, 2.5, null]}',
+    "tags": ["a", None, "ü"],
+    "uid": "6f1c2d0e-8a43-4c3b-9f0e-2b1d7c9a5e11",
+    "payload": "AP8=",
+    "body": "large text",
+}
+
+
+def typed(fmt: str, values: dict) -> tuple[list[Column], dict]:
+    columns = [
+        resolve_column(f["field"], f, None, values[f["field"]], fmt=fmt) for f in TYPED_FIELDS
+    ]
+    return columns, {c.name: c.convert(values[c.name]) for c in columns}
+
+
+def test_typed_columns_round_trip_with_the_types_each_format_holds(make_sink):
+    sink = make_sink()
+    fmt = sink.format
+    columns, values = typed(fmt, TYPED_JSON)
+    sink.ensure_columns(columns)
+    sink.write([values], [], {(T, 0): [0, 1]}, 1)
+    types = {k: str(v) for k, v in sink.table_columns().items()}
+    (back,) = sink.read_all()
+    assert back["amount"] == Decimal("12345678901234567890.0123456789")
+    assert back["ts"] == dt.datetime(2024, 2, 29, 18, 29, 59, 999999, tzinfo=dt.UTC)
+    assert back["day"] == dt.date(1969, 12, 31)
+    assert (back["doc"], back["tags"], back["payload"]) == (
+        TYPED_JSON["doc"],
+        ["a", None, "ü"],
+        b"\x00\xff",
+    )
+    assert types["amount"] == "decimal128(38, 10)" and types["ts"] == "timestamp[us, tz=UTC]"
+    assert types["day"] == "date32[day]" and "list" in types["tags"]
+    uid = uuid.UUID(TYPED_JSON["uid"])
+    native = sink.native_types()
+    names = " ".join(native[c] for c in ("amount", "ts", "day", "at", "tags", "uid", "payload"))
+    if fmt == "delta":
+        assert names == "decimal(38,10) timestamp date long array<string> string binary"
+    else:
+        assert names == "decimal(38, 10) timestamptz date time list<string> uuid binary"
+    if fmt == "delta":
+        assert (types["at"], types["uid"]) == ("int64", "string")
+        assert (back["at"], back["uid"]) == (86_399_999_999, str(uid))
+    else:
+        assert (types["at"], types["uid"]) == ("time64[us]", "extension<arrow.uuid>")
+        assert (back["at"], back["uid"]) == (dt.time(23, 59, 59, 999999), uid)
+
+
+def test_an_unavailable_value_keeps_the_tables_value(make_sink):
+    sink = make_sink()
+    fmt = sink.format
+    columns, first = typed(fmt, TYPED_JSON)
+    sink.ensure_columns(columns)
+    sink.write([first, typed(fmt, {**TYPED_JSON, "id": 2})[1]], [], {(T, 0): [0, 2]}, 1)
+    unchanged = {**TYPED_JSON, "body": UNAVAILABLE_PLACEHOLDER, "tags": [UNAVAILABLE_PLACEHOLDER]}
+    _, update = typed(fmt, {**unchanged, "amount": "1.5"})
+    _, new = typed(fmt, {**unchanged, "id": 3})
+    assert update["body"] is UNAVAILABLE and update["tags"] is UNAVAILABLE
+    result = sink.write([update, new], [(2,)], {(T, 0): [2, 5]}, 2)
+    rows = sink.read_rows()
+    assert sorted(rows) == [(1,), (3,)]
+    assert rows[(1,)]["body"] == "large text" and rows[(1,)]["tags"] == ["a", None, "ü"]
+    assert rows[(1,)]["amount"] == Decimal("1.5")
+    assert rows[(3,)]["body"] is None and rows[(3,)]["tags"] is None  # never seen: null
+    assert result.detail["unavailable_rows"] == 2

@@ -14,7 +14,13 @@ from prometheus_client import generate_latest
 
 from cdc_support.cli import main as cdc_spec_main
 from cdc_support.events import MalformedEvent, Tombstone
-from cdc_support.sinks.base import MaintenancePolicy, SinkConflict, SinkError, duplicate_keys
+from cdc_support.sinks.base import (
+    MaintenancePolicy,
+    SinkConfigError,
+    SinkConflict,
+    SinkError,
+    duplicate_keys,
+)
 from cdc_support.sinks.batching import (
     MicroBatch,
     RowDecoder,
@@ -29,13 +35,14 @@ from cdc_support.sinks.columns import (
     column_from_value,
     field_schemas,
 )
-from cdc_support.sinks.commit_log import applied_events, audit, lag_samples
+from cdc_support.sinks.commit_log import applied_events, audit, lag_samples, read_commit_log
 from cdc_support.sinks.config import SinkTarget, WorkerConfig
 from cdc_support.sinks.delta_sink import app_id_for, transactions_for
 from cdc_support.sinks.dlq import dlq_headers, dlq_topic_for
 from cdc_support.sinks.envelopes import CUSTOMER_FIELDS, customer_changes, envelope
 from cdc_support.sinks.iceberg_sink import key_filter
 from cdc_support.sinks.metrics import SinkMetrics, parse_metrics
+from cdc_support.sinks.screening import is_data_error, unfit_rows
 from cdc_support.sinks.trend import latency_trend
 from cdc_support.sinks.worker import COMMIT_ATTEMPTS, SinkWorker
 
@@ -219,8 +226,10 @@ def test_a_batch_keeps_the_latest_event_per_key_and_every_offset():
         "upserts": 1,
         "deletes": 1,
         "tombstones": 1,
+        "keyless_tombstones": 0,
         "dead_letters": 1,
         "skipped_replayed": 0,
+        "unavailable": 0,
     }
 
 
@@ -482,3 +491,202 @@ def test_a_lost_table_claim_is_not_retried(tmp_path) -> None:
         worker._write(MicroBatch(1), {})
     assert len(calls) == 1
     assert _error_count(worker, "commit_conflict") == 1
+
+
+# --------------------------------------------------------------------------- poison records
+
+
+class FakeDeadLetters:
+    """Stands in for the dead-letter producer (Kafka is not what these tests exercise)."""
+
+    topic = TOPIC + ".dlq"
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, msg, reason, error):
+        self.sent.append((msg.offset(), reason, error))
+
+    def flush(self, timeout=30.0):
+        pass
+
+    def close(self):
+        pass
+
+
+def keyed(record_key, value, offset):
+    return FakeMessage(record_key, value, offset=offset)
+
+
+def test_a_row_without_its_key_column_is_malformed_even_when_the_record_key_has_it():
+    decoder = RowDecoder(("id",))
+    row = {k: v for k, v in ROW.items() if k != "id"}
+    value = envelope("c", None, row, commit_ts=1.0)
+    with pytest.raises(MalformedEvent, match=r"no key column\(s\) \['id'\]"):
+        decoder.decode(keyed({"id": 7}, value, 3))
+    assert "email" not in decoder.columns  # a rejected record defines no column
+
+
+def test_a_null_key_value_in_the_row_is_malformed():
+    decoder = RowDecoder(("id",))
+    with pytest.raises(MalformedEvent, match="key column 'id' is null"):
+        decoder.decode(change("c", {**ROW, "id": None}, 4))
+
+
+def test_a_json_literal_null_value_is_not_a_tombstone_whatever_the_parser_says(monkeypatch):
+    decoder = RowDecoder(("id",))
+    with pytest.raises(MalformedEvent, match="JSON literal null"):
+        decoder.decode(keyed({"id": 7}, b"null", 5))
+    # a parser that still reads it as a tombstone: the sink knows better
+    import cdc_support.sinks.batching as batching
+
+    monkeypatch.setattr(
+        batching, "parse_message", lambda msg, key_fields=None: Tombstone((7,), {}, None)
+    )
+    with pytest.raises(MalformedEvent, match="JSON literal null"):
+        decoder.decode(keyed({"id": 7}, b"null", 6))
+
+
+def test_a_tombstone_without_a_key_is_a_keyless_tombstone_whatever_the_parser_says(monkeypatch):
+    decoder = RowDecoder(("id",))
+    tombstone = decoder.decode(keyed(None, None, 7))
+    assert isinstance(tombstone, Tombstone) and tombstone.key is None
+    import cdc_support.sinks.batching as batching
+
+    def old_parser(msg, key_fields=None):
+        raise MalformedEvent("tombstone (null value) without a record key")
+
+    monkeypatch.setattr(batching, "parse_message", old_parser)
+    tombstone = decoder.decode(keyed(None, None, 8))
+    assert isinstance(tombstone, Tombstone) and tombstone.key is None
+
+
+def test_keyless_records_take_their_key_from_the_row_or_refuse_naming_key():
+    decoder = RowDecoder(("view_id",))
+    row = {"view_id": 3, "url": "/a"}
+    item = decoder.decode(keyed(None, envelope("c", None, row, commit_ts=1.0), 0))
+    assert item.key == (3,) and item.row == row
+    with pytest.raises(SinkConfigError, match="--key") as caught:
+        RowDecoder(("id",)).decode(keyed(None, envelope("c", None, row, commit_ts=1.0), 1))
+    assert "url, view_id" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_values_that_do_not_fit_the_table_are_found_row_by_row():
+    types = {"id": pa.int64(), "full_name": pa.string()}
+    rows = [{"id": 1, "full_name": "a"}, {"id": 2**70, "full_name": "b"}, {"id": 3}]
+    rows.append({"id": 4, "full_name": "bad \ud800"})
+    problems = unfit_rows(rows, types)
+    assert sorted(problems) == [1, 3]
+    assert "'id'" in problems[1] and "'full_name'" in problems[3]
+    assert unfit_rows(rows[:1], types) == {}
+
+
+def test_data_errors_are_told_apart_from_transient_ones():
+    assert is_data_error(pa.ArrowInvalid("Column 'country' is declared non-nullable"))
+    assert is_data_error(KeyError("id")) and is_data_error(OverflowError("too big"))
+    assert not is_data_error(OSError("connection reset"))
+    assert not is_data_error(SinkConflict("another writer"))
+    assert not is_data_error(RuntimeError("write before the table exists"))
+
+
+def test_a_batch_splits_in_arrival_order_with_exact_ranges_and_rejects_rebuild_the_latest():
+    decoder = RowDecoder(("id",))
+    batch = MicroBatch(4)
+    batch.add_change(TOPIC, 0, 10, decoder.decode(change("c", ROW, 10)))
+    batch.add_tombstone(TOPIC, 0, 11)
+    batch.add_change(TOPIC, 0, 12, decoder.decode(change("u", {**ROW, "full_name": "Bo"}, 12)))
+    batch.add_change(TOPIC, 0, 13, decoder.decode(change("c", {**ROW, "id": 8}, 13)))
+    first, second = batch.split()
+    assert (first.ranges, second.ranges) == ({(TOPIC, 0): [10, 12]}, {(TOPIC, 0): [12, 14]})
+    assert first.number == second.number == 4 and first.tombstones == 1
+    assert [r["full_name"] for r in first.upserts()] == ["Ada"]
+    batch.reject(batch.change_items()[1])  # the update is refused: the insert is the latest
+    assert [r["full_name"] for r in batch.upserts()] == ["Ada", "Ada"]
+    assert batch.dead_letters == 1 and batch.ranges == {(TOPIC, 0): [10, 14]}
+    assert [e.offset for e in batch.events] == [10, 13]
+
+
+def _worker(tmp_path, key=("id",)):
+    config = WorkerConfig(
+        "k:9092",
+        TOPIC,
+        "g",
+        SinkTarget("delta", key, table_uri=str(tmp_path / "t")),
+        commit_log=str(tmp_path / "log.jsonl"),
+    )
+    worker = SinkWorker(config)
+    worker._dlq = FakeDeadLetters()
+    return worker
+
+
+def _take_all(worker, messages):
+    batch = MicroBatch(worker.batches + 1)
+    for msg in messages:
+        worker._take(msg, batch)
+    return batch
+
+
+def test_a_value_that_does_not_fit_is_dead_lettered_and_the_rest_of_the_batch_applied(tmp_path):
+    worker = _worker(tmp_path)
+    messages = [change("c", {**ROW, "id": i}, i) for i in range(5)]
+    messages.insert(2, keyed({"id": 99}, envelope("c", None, {**ROW, "id": 2**70}, commit_ts=1), 9))
+    worker._flush(_take_all(worker, messages))
+    assert sorted(worker.sink.read_rows()) == [(i,) for i in range(5)]
+    ((offset, reason, _),) = worker._dlq.sent
+    assert offset == 9 and "'id'" in reason and "\n" not in reason
+    entries = read_commit_log(tmp_path / "log.jsonl")
+    assert audit(entries).exactly_once
+    assert [e["kind"] for e in entries] == ["commit"]
+
+
+def test_a_record_the_table_refuses_is_isolated_by_halves_and_the_rest_applied(tmp_path):
+    worker = _worker(tmp_path)
+    worker._flush(_take_all(worker, [change("c", {**ROW, "id": 100}, 0)]))
+    worker.sink._table.alter.add_constraint({"no_xx": "country <> 'XX'"})  # the table's own rule
+    messages = [change("c", {**ROW, "id": i, "country": "DE"}, i) for i in range(1, 9)]
+    messages[5] = change("u", {**ROW, "id": 3, "country": "XX"}, 6)  # refused by the table
+    worker._flush(_take_all(worker, messages))
+    rows = worker.sink.read_rows()
+    assert sorted(rows) == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 100)]
+    assert rows[(3,)]["country"] == "DE"  # its earlier event, in an earlier part, stands
+    ((offset, reason, _),) = worker._dlq.sent
+    assert offset == 6 and "failed validation check" in reason and "\n" not in reason
+    entries = read_commit_log(tmp_path / "log.jsonl")
+    result = audit(entries)
+    assert result.exactly_once and result.events_applied == 8, result.as_dict()
+    assert worker.sink.stored_positions([(TOPIC, 0)]) == {(TOPIC, 0): 9}
+    assert _error_count(worker, "commit_refused") >= 1
+
+
+def test_keyless_tombstones_are_counted_and_skipped(tmp_path):
+    worker = _worker(tmp_path)
+    batch = _take_all(worker, [keyed(None, None, 0), keyed({"id": 1}, None, 1)])
+    assert batch.tombstones == 2 and batch.keyless_tombstones == 1 and not worker._dlq.sent
+    assert worker.metrics.keyless_tombstones._value.get() == 1
+
+
+def test_a_table_without_the_key_columns_is_refused_at_start(tmp_path):
+    worker = _worker(tmp_path)
+    worker._flush(_take_all(worker, [change("c", ROW, 0)]))
+    worker.close()
+    with pytest.raises(SinkConfigError, match=r"--key.*'customer_no'"):
+        _worker(tmp_path, key=("customer_no",))
+
+
+def test_a_delta_path_or_iceberg_warehouse_that_is_a_file_is_refused_naming_the_option(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(SinkConfigError, match="--table-uri") as caught:
+        SinkTarget("delta", ("id",), table_uri=str(path)).open()
+    assert "is a file" in str(caught.value)
+    with pytest.raises(SinkConfigError, match="--warehouse") as caught:
+        SinkTarget("iceberg", ("id",), warehouse=str(path), table="a.b").open()
+    assert "is a file" in str(caught.value)
+
+
+def test_require_topic_round_trips_through_the_command_line():
+    config = WorkerConfig(
+        "k:9092", TOPIC, "g", SinkTarget("delta", ("id",), table_uri="/d"), require_topic=True
+    )
+    assert "--require-topic" in config.to_args()
+    assert parse_config(config.to_args()) == config

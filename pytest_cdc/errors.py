@@ -13,8 +13,19 @@ class BackendNotAvailable(CdcUsageError):
     """The chosen backend cannot run here (not built yet, or no engine)."""
 
 
-class RuntimeMissing(RuntimeError):
+class CdcSetupError(RuntimeError):
+    """The machine is not ready for the stack; the one-line message names the fix.
+
+    Tests that need the stack report it as a one-line error, without a traceback.
+    """
+
+
+class RuntimeMissing(CdcSetupError):
     """A binary or jar the native backend needs is not installed."""
+
+
+class TempDirUnusable(CdcSetupError):
+    """The temp dir cannot hold the stack: the database users cannot enter or write it."""
 
 
 class StackStartError(RuntimeError):

@@ -14,6 +14,7 @@ import pytest
 from pytest_cdc.errors import CdcUsageError
 
 BACKENDS = ("auto", "native", "docker", "external")
+BOOLEANS = "true or false (also yes/no, on/off, 1/0)"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,16 @@ def resolve_runtime_dir(config: pytest.Config) -> Setting:
     if not path.is_absolute():
         path = Path(config.rootpath) / path
     return Setting(str(path), setting.source)
+
+
+def resolve_collect_features(config: pytest.Config) -> bool:
+    """The `cdc_collect_features` ini key, or a usage error naming the key and allowed values."""
+    try:
+        return bool(config.getini("cdc_collect_features"))
+    except (ValueError, pytest.UsageError) as exc:
+        raise CdcUsageError(
+            f"ini key cdc_collect_features is not a boolean ({exc}): set it to {BOOLEANS}."
+        ) from None
 
 
 def default_runtime_dir() -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_cdc import allure_labels
+from pytest_cdc import allure_labels, signals
 from pytest_cdc.collect import collect_feature_file
 from pytest_cdc.fixtures import (  # noqa: F401 - re-exported so pytest registers them
     cdc_scenario_name,
@@ -36,7 +36,7 @@ from pytest_cdc.pg_approach_fixtures import (  # noqa: F401 - re-exported so pyt
     pg_database_factory,
 )
 from pytest_cdc.sink_fixtures import sink_worker_factory  # noqa: F401 - re-exported
-from pytest_cdc.state import STATE_KEY, get_state, init_state
+from pytest_cdc.state import STATE_KEY, get_state, init_state, progress_writer
 
 MARKERS = {
     "debezium": "uses Kafka Connect with a Debezium connector",
@@ -55,6 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {description}")
     allure_labels.register_markers(config)
     init_state(config)
+    signals.install(config, progress_writer(config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    signals.uninstall(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

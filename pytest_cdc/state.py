@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from pytest_cdc.backends import effective_backend, open_stack
-from pytest_cdc.errors import RuntimeMissing
-from pytest_cdc.options import Setting, resolve_backend, resolve_runtime_dir
+from pytest_cdc.errors import CdcSetupError, RuntimeMissing
+from pytest_cdc.options import (
+    Setting,
+    resolve_backend,
+    resolve_collect_features,
+    resolve_runtime_dir,
+)
 from pytest_cdc.stack import Stack
 
 
@@ -41,6 +46,9 @@ class CdcState:
                 self._stack = open_stack(
                     self.backend, Path(self.runtime_dir.value), progress_writer(self.config)
                 )
+            except CdcSetupError as exc:  # the message names the fix: no traceback
+                self._failed = pytest.fail.Exception(str(exc), pytrace=False)
+                raise self._failed from None
             except BaseException as exc:
                 self._failed = exc
                 raise
@@ -88,6 +96,7 @@ def init_state(config: pytest.Config) -> CdcState:
         runtime_dir=resolve_runtime_dir(config),
         keep_stack=bool(config.getoption("cdc_keep_stack")),
     )
+    resolve_collect_features(config)  # a bad value fails at start, not at collection
     config.stash[STATE_KEY] = state
     atexit.register(state.close)  # a last resort if pytest is torn down abnormally
     return state

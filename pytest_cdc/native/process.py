@@ -112,6 +112,9 @@ class ServiceProcess:
                 log_tail=self.logs(25),
                 hint=self.hint,
             ) from None
+        except BaseException:  # Ctrl-C, SIGTERM: never leave a half-started process behind
+            self._forget(kill=True)
+            raise
         self.start_seconds = time.monotonic() - started
         return self
 
@@ -120,6 +123,11 @@ class ServiceProcess:
         """PID of the running process, or None."""
         ex = self._executor
         return ex.process.pid if ex and ex.process else None
+
+    @property
+    def stop_signal(self) -> int:
+        """The signal that stops it gracefully."""
+        return int(self._stop_signal)
 
     def running(self) -> bool:
         """True while the process is alive."""

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_cdc.errors import RuntimeMissing
+from pytest_cdc.errors import RuntimeMissing, TempDirUnusable
+from pytest_cdc.options import default_runtime_dir
 
 SETUP_HINT = "run `make setup` in the cdc-spec checkout"
+RUNTIME_DIR_HINT = (
+    "--cdc-runtime-dir=CHECKOUT/runtime/dist (or env CDC_RUNTIME_DIR, or ini cdc_runtime_dir)"
+)
+DB_USERS_NEED = (
+    ("postgres", ("-x",), False, "enter it (PostgreSQL's data dir is inside)"),
+    ("mysql", ("-x", "-w"), True, "write to it (MariaDB puts its temporary files there)"),
+)
+"""What the users the servers run as (when we are root) need of the temp dir: `test` flags,
+whether the user's supplementary groups apply (mariadbd keeps them; PostgreSQL is started
+without), and what fails otherwise."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,12 @@ class NativeRuntime:
 def locate_runtime(runtime_dir: Path) -> NativeRuntime:
     """Check that everything is installed; raise RuntimeMissing naming the setup step if not."""
     java = _find_java()
+    if not runtime_dir.exists() and not in_checkout(runtime_dir):
+        raise RuntimeMissing(
+            f"no runtime dir: pytest_cdc is installed in {Path(__file__).parents[2]}, not in a "
+            f"cdc-spec checkout, so {runtime_dir} does not exist: run `make setup` in a cdc-spec "
+            f"checkout and pass {RUNTIME_DIR_HINT}."
+        )
     broker = runtime_dir / "broker"
     connect = runtime_dir / "connect"
     plugins = runtime_dir / "plugins"
@@ -61,6 +80,57 @@ def locate_runtime(runtime_dir: Path) -> NativeRuntime:
         pg_bindir=find_pg_bindir(),
         runtime_dir=runtime_dir,
     )
+
+
+def in_checkout(runtime_dir: Path) -> bool:
+    """False for the default runtime dir of a wheel install (site-packages has no runtime/)."""
+    if runtime_dir != default_runtime_dir():
+        return True
+    return (runtime_dir.parent.parent / "pyproject.toml").exists()
+
+
+def check_temp_dir(base: Path | None = None) -> None:
+    """Raise TempDirUnusable when the database users cannot use the temp dir the stack goes in.
+
+    As root the servers run as `postgres` and `mysql`: PostgreSQL must enter the temp dir,
+    MariaDB must also write to it (TMPDIR is its tmpdir). Checked before anything starts.
+    """
+    if os.geteuid() != 0:
+        return  # the servers run as us, and we can write where mkdtemp writes
+    temp = Path(base) if base is not None else Path(tempfile.gettempdir())
+    problems = [
+        f"`{user}` cannot {why}"
+        for user, flags, with_groups, why in DB_USERS_NEED
+        if not _user_passes(user, flags, temp, with_groups=with_groups)
+    ]
+    if problems:
+        name = "temp dir" if base is not None else "TMPDIR"
+        raise TempDirUnusable(
+            f"{name} {temp} is not usable by the database servers: {'; '.join(problems)}: "
+            f"make it like /tmp (`chmod 1777 {temp}`) or point TMPDIR at such a folder "
+            "(unset TMPDIR to use /tmp)."
+        )
+
+
+def _user_passes(user: str, flags: tuple[str, ...], path: Path, *, with_groups: bool) -> bool:
+    """`test -x PATH -a -w PATH` as `user`; True when there is no such user (its server
+    start names the fix)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return True
+    groups = os.getgrouplist(user, entry.pw_gid) if with_groups else []
+    args: list[str] = []
+    for flag in flags:
+        args += [*(["-a"] if args else []), flag, str(path)]
+    result = subprocess.run(
+        ["test", *args],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=groups,
+        capture_output=True,
+    )
+    return result.returncode == 0
 
 
 def _find_java() -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -13,17 +16,22 @@ import port_for
 
 from pytest_cdc.native.kafka import connect_service, kafka_service
 from pytest_cdc.native.mariadb import (
-    CDC_PASSWORD,
+    ADMIN_USER,
     CDC_USER,
-    create_cdc_user,
     find_mariadb,
     mariadb_service,
     mariadb_version,
     mysql_dsn,
 )
-from pytest_cdc.native.postgres import SUPERUSER, postgres_dsn, postgres_service
+from pytest_cdc.native.postgres import (
+    REPLICATION_ROLE,
+    SUPERUSER,
+    create_replication_role,
+    postgres_dsn,
+    postgres_service,
+)
 from pytest_cdc.native.process import ServiceProcess
-from pytest_cdc.native.runtime import NativeRuntime, locate_runtime
+from pytest_cdc.native.runtime import NativeRuntime, check_temp_dir, locate_runtime
 from pytest_cdc.stack import Endpoints, Stack, StackInfo
 
 Progress = Callable[[str], None]
@@ -71,19 +79,22 @@ class NativeStack(Stack):
     def detach(self) -> str:
         """Leave the processes running after this interpreter exits (--cdc-keep-stack).
 
-        Returns the shell command that stops them and removes their files later.
+        Returns the shell command that stops them, waits until they are gone, and only
+        then removes their files.
         """
         import atexit
 
         from mirakuru.base import cleanup_subprocesses
 
+        from pytest_cdc.native.stop import record_processes, stop_command  # also run as -m
+
         atexit.unregister(cleanup_subprocesses)
-        pids = " ".join(str(s.pid) for s in self.services.values() if s.pid)
+        record_processes(self.workdir, self.services)
         for service in self.services.values():
             service.detach()
         self.services = {}
         self._keep_files = True
-        return f"kill {pids} && rm -rf {self.workdir}"
+        return stop_command(self.workdir)
 
     def close(self) -> None:
         """Stop in reverse start order; every stop is attempted even if one fails."""
@@ -108,18 +119,34 @@ def start_native_stack(
     timeout: float = 120.0,
     base_temp: Path | None = None,
 ) -> NativeStack:
-    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; clean up on failure."""
+    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; clean up on failure.
+
+    Every account gets a password generated here; they are written to ``credentials.json``
+    (mode 0600) in the stack dir and never printed.
+    """
     runtime = locate_runtime(runtime_dir)
     mariadbd, _ = find_mariadb()
+    check_temp_dir(base_temp)  # before anything starts: the database users must use it
     workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
+    passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
     started: dict[str, ServiceProcess] = {}
+    created: list[ServiceProcess] = []  # all are killed on failure or Ctrl-C/SIGTERM
     t0 = time.monotonic()
     try:
         pg_port, my_port, kafka_port, controller_port, connect_port = _free_ports(5)
         progress(f"cdc: starting native stack in {workdir}")
-        pg = postgres_service(runtime.pg_bindir, workdir, pg_port, timeout=timeout)
-        mariadb = mariadb_service(workdir, my_port, timeout=timeout)
+        pg = postgres_service(
+            runtime.pg_bindir, workdir, pg_port, password=passwords["pg"], timeout=timeout
+        )
+        mariadb = mariadb_service(
+            workdir,
+            my_port,
+            root_password=passwords["root"],
+            cdc_password=passwords["cdc"],
+            timeout=timeout,
+        )
         kafka = kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
+        created += [pg, mariadb, kafka]
         with ThreadPoolExecutor(max_workers=3) as pool:
             futures = {svc.name: pool.submit(_start, svc, progress) for svc in (pg, mariadb, kafka)}
             for name, future in futures.items():
@@ -129,27 +156,36 @@ def start_native_stack(
             for future in futures.values():
                 if future.exception() is not None:
                     raise future.exception()  # type: ignore[misc]
-        create_cdc_user(my_port)
+        create_replication_role(
+            postgres_dsn(pg_port, password=passwords["pg"]), passwords["pg_cdc"]
+        )
         bootstrap = f"127.0.0.1:{kafka_port}"
         connect = connect_service(runtime, workdir, connect_port, bootstrap, timeout=timeout)
+        created.append(connect)
         started["connect"] = _start(connect, progress)
     except BaseException:
-        for svc in reversed(list(started.values())):
+        for svc in reversed(created):  # started or still starting when interrupted
             svc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     progress(f"cdc: native stack ready in {time.monotonic() - t0:.1f}s")
+    credentials = workdir / "credentials.json"
     endpoints = Endpoints(
-        postgres_dsn=postgres_dsn(pg_port),
+        postgres_dsn=postgres_dsn(pg_port, password=passwords["pg"]),
         kafka_bootstrap=bootstrap,
         connect_url=f"http://127.0.0.1:{connect_port}",
         postgres_port=pg_port,
         postgres_user=SUPERUSER,
-        mysql_dsn=mysql_dsn(my_port),
+        postgres_password=passwords["pg"],
+        postgres_cdc_user=REPLICATION_ROLE,
+        postgres_cdc_password=passwords["pg_cdc"],
+        mysql_dsn=mysql_dsn(my_port, ADMIN_USER, passwords["root"]),
         mysql_port=my_port,
         mysql_cdc_user=CDC_USER,
-        mysql_cdc_password=CDC_PASSWORD,
+        mysql_cdc_password=passwords["cdc"],
+        credentials_file=str(credentials),
     )
+    write_credentials(credentials, endpoints)
     info = StackInfo(
         backend="native",
         backend_source=backend_source,
@@ -158,6 +194,13 @@ def start_native_stack(
     )
     ordered = {name: started[name] for name in COMPONENTS}
     return NativeStack(workdir, ordered, endpoints, info)
+
+
+def write_credentials(path: Path, endpoints: Endpoints) -> None:
+    """The endpoints with their passwords, as JSON only the owner can read (mode 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(endpoints.as_dict(reveal=True), handle, indent=2)
 
 
 def _start(service: ServiceProcess, progress: Progress) -> ServiceProcess:

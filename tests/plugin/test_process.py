@@ -73,3 +73,19 @@ def test_restart_keeps_the_log_and_probes_only_the_new_run(tmp_path: Path) -> No
     service.restart()
     service.stop()
     assert (tmp_path / "demo.log").read_bytes().count(b"booting") == 2
+
+
+def test_an_interrupt_while_starting_kills_the_process(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM (made a KeyboardInterrupt) mid-start leaves no process behind."""
+    seen: list[int] = []
+
+    def interrupted(service: ServiceProcess) -> str | None:
+        seen.append(service.pid or -1)
+        raise KeyboardInterrupt("SIGTERM received")
+
+    service = _service(tmp_path, SLOW, interrupted, timeout=10)
+    with pytest.raises(KeyboardInterrupt):
+        service.start()
+    assert not service.running()
+    pid = seen[0]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -4,8 +4,9 @@ Runs the Allure 3 CLI installed by ``npm ci`` (``node_modules/.bin/allure genera
 repository's ``allurerc.mjs`` (awesome plugin, ``singleFile: true``), then removes the Google
 Analytics tag that the awesome plugin always writes into ``index.html`` (its template has
 ``analyticsEnable: true`` hard-coded; ``ALLURE_NO_ANALYTICS`` is only honoured by the allure2
-plugin, but is set anyway). Finally checks that the page references no external script or
-stylesheet, so it opens from disk (``file://``) with no network.
+plugin, but is set anyway). It then adds a small inline script that sizes HTML attachments to
+their content (:data:`FIT_ATTACHMENTS_JS`), and finally checks that the page references no
+external script or stylesheet, so it opens from disk (``file://``) with no network.
 
 Usage::
 
@@ -40,6 +41,69 @@ _FETCHING_TAG_RE = re.compile(
 _URL_ATTR_RE = re.compile(r"""\b(?:src|href|data)\s*=\s*["']?\s*(?P<url>[^"'\s>]+)""", re.I)
 
 
+FIT_ATTACHMENTS_MARKER = "data-cdc-fit-attachments"
+FIT_ATTACHMENTS_JS = """(() => {
+  // The awesome viewer (@allurereport/web-awesome 3.18) shows text/html and markdown
+  // attachments in an iframe sandboxed with "allow-same-origin" whose src is a blob: URL, and
+  // sizes it on load from iframe.contentDocument. Opened from disk (file://), the page has an
+  // opaque origin: the blob document is not same-origin with it, contentDocument is null, no
+  // height is set and the frame keeps the browser default of 150 px. Load the same (already
+  // sanitised) HTML through srcdoc, which inherits the page's origin, and size the frame to
+  // its content whenever the frame's box changes (shown, resized).
+  const FRAMES = 'iframe[src^="blob:"]';
+  // The viewer may revoke a blob URL as soon as its frame has loaded, so a fetch of it can
+  // fail: keep each Blob the page makes, by URL, and read the attachment from it.
+  const blobs = new Map();
+  const createObjectURL = URL.createObjectURL.bind(URL);
+  URL.createObjectURL = (obj) => {
+    const url = createObjectURL(obj);
+    if (obj instanceof Blob) blobs.set(url, obj);
+    return url;
+  };
+  const fit = (frame) => {
+    const doc = frame.contentDocument;
+    if (!doc || !doc.documentElement || !frame.getClientRects().length) return;
+    const root = doc.documentElement;
+    const scrollbar = Math.max(0, (frame.contentWindow.innerHeight || 0) - root.clientHeight);
+    const height = Math.ceil(root.getBoundingClientRect().height + scrollbar) + 'px';
+    if (frame.style.height !== height) frame.style.height = height;
+  };
+  const boxes = new ResizeObserver((entries) => entries.forEach((e) => fit(e.target)));
+  const adopt = async (frame) => {
+    const src = frame.getAttribute('src');
+    if (frame.dataset.cdcFitSrc === src) return;
+    frame.dataset.cdcFitSrc = src;
+    let text;
+    try {
+      const blob = blobs.get(src);
+      text = blob ? await blob.text() : await (await fetch(src)).text();
+    } catch (err) {
+      delete frame.dataset.cdcFitSrc; // revoked before it was read: retried on the next change
+      return;
+    }
+    if (frame.getAttribute('src') !== src) return;
+    if (!frame.dataset.cdcFitBound) {
+      frame.dataset.cdcFitBound = '1';
+      frame.addEventListener('load', () => fit(frame));
+      boxes.observe(frame);
+    }
+    frame.srcdoc = text;
+  };
+  const scan = (node) => {
+    if (node.nodeType !== 1) return;
+    if (node.matches(FRAMES)) adopt(node);
+    node.querySelectorAll(FRAMES).forEach(adopt);
+  };
+  new MutationObserver((records) => records.forEach((r) => {
+    if (r.type === 'attributes') scan(r.target);
+    else r.addedNodes.forEach(scan);
+  })).observe(document.documentElement,
+    { childList: true, subtree: true, attributes: true, attributeFilter: ['src'] });
+  scan(document.documentElement);
+})();"""
+"""Inline script added to the report so HTML attachments show in full, not clipped to 150 px."""
+
+
 class ReportError(RuntimeError):
     """The report could not be built; the message says what to do."""
 
@@ -68,6 +132,17 @@ def strip_analytics(html: str) -> tuple[str, list[str]]:
     return _SCRIPT_RE.sub(drop, html), removed
 
 
+def fit_html_attachments(html: str) -> str:
+    """Add :data:`FIT_ATTACHMENTS_JS` to the page, before ``</body>``; a no-op when present."""
+    if FIT_ATTACHMENTS_MARKER in html:
+        return html
+    script = f"<script {FIT_ATTACHMENTS_MARKER}>\n{FIT_ATTACHMENTS_JS}\n</script>\n"
+    end = html.lower().rfind("</body>")
+    if end < 0:
+        return html + script
+    return html[:end] + script + html[end:]
+
+
 def external_references(html: str) -> list[str]:
     """Return http(s) or protocol-relative URLs the page would fetch (script, link, img, ...)."""
     found: list[str] = []
@@ -94,7 +169,8 @@ def build_report(
     """Generate the single-file report from ``results_dir`` into ``output_dir``.
 
     ``allure_bin`` defaults to ``repo_root/node_modules/.bin/allure``. Returns the path of the
-    final, analytics-free ``index.html``. Raises :class:`ReportError` with an actionable message.
+    final, analytics-free ``index.html`` (HTML attachments sized to their content). Raises
+    :class:`ReportError` with an actionable message.
     """
     repo_root = repo_root.resolve()
     results_dir = (repo_root / results_dir).resolve()
@@ -117,6 +193,7 @@ def build_report(
             found = ", ".join(str(p.relative_to(tmp)) for p in pages) or "none"
             raise ReportError(f"expected one single-file index.html from allure, found: {found}")
         html, _removed = strip_analytics(pages[0].read_text(encoding="utf-8"))
+        html = fit_html_attachments(html)
         external = external_references(html)
         if external:
             raise ReportError(f"the report still references external resources: {external}")

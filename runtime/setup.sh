@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(postgresql postgresql-15-wal2json mariadb-server)
+APT_PACKAGES=(postgresql postgresql-15-wal2json mariadb-server chromium)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }

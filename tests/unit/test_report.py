@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -15,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from pytest_cdc.report import (
+    FIT_ATTACHMENTS_JS,
+    FIT_ATTACHMENTS_MARKER,
     ReportError,
     build_report,
     external_references,
+    fit_html_attachments,
     main,
     strip_analytics,
 )
@@ -85,6 +89,26 @@ def test_external_references_flags_fetched_urls_not_links_or_data_uris() -> None
         "<img> //img.example.com/x.png",
         "<iframe> http://example.com",
     ]
+
+
+def test_fit_html_attachments_adds_one_inline_script_before_the_body_ends() -> None:
+    clean, _ = strip_analytics(GA_HTML)
+    fitted = fit_html_attachments(clean)
+
+    script = f"<script {FIT_ATTACHMENTS_MARKER}>\n{FIT_ATTACHMENTS_JS}\n</script>\n"
+    assert fitted == clean.replace("</body>", script + "</body>")
+    assert fit_html_attachments(fitted) == fitted
+    assert strip_analytics(fitted) == (fitted, [])  # not mistaken for a tracker
+    assert external_references(fitted) == []
+    assert fit_html_attachments("<p>no body end</p>").startswith("<p>no body end</p><script ")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js not installed: run `make setup`")
+def test_fit_attachments_script_is_valid_javascript(tmp_path: Path) -> None:
+    script = tmp_path / "fit.js"
+    script.write_text(FIT_ATTACHMENTS_JS)
+    proc = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("make_dir", [False, True], ids=["missing", "empty"])
@@ -159,6 +183,7 @@ def test_build_report_strips_analytics_with_fake_cli(tmp_path: Path, nested: boo
     text = page.read_text()
     assert "googletagmanager" not in text
     assert "window.allureReportOptions" in text
+    assert text.count(FIT_ATTACHMENTS_MARKER) == 1
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     assert not list(out.parent.glob(".allure-*")), "temporary build directory left behind"
 
@@ -197,6 +222,7 @@ def test_real_allure_builds_offline_single_file(tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert "googletagmanager" not in html and "gtag(" not in html
     assert external_references(html) == []
+    assert html.count(FIT_ATTACHMENTS_MARKER) == 1
     data = dict(re.findall(r'd\("([^"]+)","([^"]*)"\)', html))
     results_json = [
         json.loads(base64.b64decode(v))

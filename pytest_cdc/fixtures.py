@@ -14,13 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from cdc_support.connect import ConnectClient, ConnectorNotFound, ConnectorStatus
-from cdc_support.connector_checks import check_connector
-from cdc_support.connectors import postgres_connector_config, topic_for
-from cdc_support.kafka_topics import TopicReader
+from cdc_support.kafka.connect import ConnectClient, ConnectorNotFound, ConnectorStatus
+from cdc_support.kafka.connector import postgres_connector_config, topic_for
+from cdc_support.kafka.connector_checks import check_connector
+from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import connector_name, publication_name
-from cdc_support.pg_approaches.privileges import create_publication, grant_capture
-from cdc_support.postgres_tables import check_replica_identity
+from cdc_support.postgres.privileges import create_publication, grant_capture
+from cdc_support.postgres.tables import check_replica_identity
 from pytest_cdc.janitor import PgDatabase, drop_slot, scenario_database, scenario_name
 from pytest_cdc.stack import Stack
 from pytest_cdc.state import get_state

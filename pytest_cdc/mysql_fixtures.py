@@ -16,10 +16,10 @@ from typing import Any
 import pymysql
 import pytest
 
-from cdc_support.binlog_reader import BinlogReader, PositionStore
-from cdc_support.connect import ConnectClient
-from cdc_support.connectors import mysql_connector_config
-from cdc_support.mysql_source import MySqlAddress, connect, parse_dsn
+from cdc_support.kafka.connect import ConnectClient
+from cdc_support.kafka.connector import mysql_connector_config
+from cdc_support.mysql.binlog_reader import BinlogReader, PositionStore
+from cdc_support.mysql.source import MySqlAddress, connect, parse_dsn
 from cdc_support.naming import connector_name
 from pytest_cdc.errors import BackendNotAvailable
 from pytest_cdc.fixtures import (

@@ -2,12 +2,12 @@
 
 * ``pg_capture_factory``: ``make("logical decoding" | "trigger audit" | "timestamp polling" |
   "Debezium", table="customers")`` -> a started-on-demand
-  :class:`~cdc_support.pg_approaches.CaptureApproach` on the test's database (or another one
+  :class:`~cdc_support.postgres.CaptureApproach` on the test's database (or another one
   from ``pg_database_factory``). Teardown closes each approach — dropping its slot and
   publication, triggers, functions, audit table, added column — and then **fails the test**
   if anything it added to a database is still there.
 * ``logical_decoding_factory``: ``make(tables)`` -> a raw
-  :class:`~cdc_support.pg_approaches.LogicalDecodingConsumer` (own slot and publication,
+  :class:`~cdc_support.postgres.LogicalDecodingConsumer` (own slot and publication,
   dropped after).
 * ``pg_database_factory``: ``make(label)`` -> one more fresh database (dropped after).
 * ``pg_approach_outcomes``: the session's record of what each rule scenario observed.
@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from cdc_support.naming import connector_name
-from cdc_support.pg_approaches import (
+from cdc_support.postgres import (
     APPROACHES,
     CaptureApproach,
     DebeziumApproach,
@@ -35,9 +35,9 @@ from cdc_support.pg_approaches import (
     TimestampPollingApproach,
     TriggerAuditApproach,
 )
-from cdc_support.pg_approaches.catalog import CatalogItem, catalog_diff, catalog_snapshot
-from cdc_support.pg_approaches.measure import ApproachOutcomes
-from cdc_support.pg_approaches.source import primary_key
+from cdc_support.postgres.catalog import CatalogItem, catalog_diff, catalog_snapshot
+from cdc_support.postgres.measure import ApproachOutcomes
+from cdc_support.postgres.source import primary_key
 from pytest_cdc.fixtures import _Named
 from pytest_cdc.janitor import MAX_IDENTIFIER, PgDatabase, scenario_database
 from pytest_cdc.stack import Stack

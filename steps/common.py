@@ -9,7 +9,9 @@ import psycopg
 import pytest
 from pytest_bdd import given, parsers
 
-from cdc_support.generators import (
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.checks.lag import LagStats, lag_plot_png
+from cdc_support.workload import (
     KEY_COLUMNS,
     NORMALIZERS,
     EcommerceGenerator,
@@ -17,8 +19,6 @@ from cdc_support.generators import (
     create_schema,
     fetch_table,
 )
-from cdc_support.metrics import LagStats, lag_plot_png
-from cdc_support.validation import compare_tables
 from pytest_cdc import evidence
 from pytest_cdc.janitor import PgDatabase
 

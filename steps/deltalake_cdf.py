@@ -20,7 +20,8 @@ import pyarrow as pa
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.delta import (
+from cdc_support.checks.integrity import canonical_row, rebuild_from_events
+from cdc_support.deltalake import (
     CdfBatch,
     CdfConsumer,
     CdfVersionsUnavailable,
@@ -39,8 +40,7 @@ from cdc_support.delta import (
     remove_location,
 )
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import EcommerceGenerator
-from cdc_support.validation import canonical_row, rebuild_from_events
+from cdc_support.workload import EcommerceGenerator
 from pytest_cdc import evidence
 from pytest_cdc.janitor import scenario_name
 from steps.common import assert_tables_equal

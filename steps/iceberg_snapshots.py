@@ -24,8 +24,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 from pytest_bdd import given, parsers, then, when
 
+from cdc_support.checks.integrity import canonical_row, rebuild_from_events
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import KEY_COLUMNS, EcommerceGenerator
 from cdc_support.iceberg import (
     CATALOG_URI_ENV,
     Changelog,
@@ -49,7 +49,7 @@ from cdc_support.iceberg import (
 )
 from cdc_support.iceberg.catalog import redact_uri
 from cdc_support.iceberg.files import file_diff
-from cdc_support.validation import canonical_row, rebuild_from_events
+from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator
 from pytest_cdc import evidence
 from steps.common import assert_tables_equal
 

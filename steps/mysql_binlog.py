@@ -15,20 +15,20 @@ import pymysql
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.binlog_reader import BinlogReader
-from cdc_support.delivery import OP_CODES, committed_ops, delivery_report
+from cdc_support.checks.delivery import OP_CODES, committed_ops, delivery_report
+from cdc_support.checks.integrity import check_commit_order, rebuild_from_events
+from cdc_support.checks.lag import lag_against_commits
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import KEY_COLUMNS, EcommerceGenerator, Operation
-from cdc_support.kafka_topics import TopicReader, read_json_values
-from cdc_support.metrics import lag_against_commits
-from cdc_support.mysql_source import (
+from cdc_support.kafka.topics import TopicReader, read_json_values
+from cdc_support.mysql.binlog_reader import BinlogReader
+from cdc_support.mysql.source import (
     create_table,
     fetch_table,
     insert_rows,
     mixed_workload,
 )
-from cdc_support.validation import check_commit_order, rebuild_from_events
 from cdc_support.waiting import wait_until
+from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator, Operation
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.mysql_fixtures import MySqlDatabase

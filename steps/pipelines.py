@@ -19,9 +19,17 @@ import pytest
 from confluent_kafka import Producer
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support import mysql_source
-from cdc_support.delivery import OP_CODES
-from cdc_support.generators import (
+from cdc_support.checks.delivery import OP_CODES
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.checks.lag import lag_against_commits
+from cdc_support.mysql import source as mysql_source
+from cdc_support.sinks.base import duplicate_keys
+from cdc_support.sinks.commit_log import applied_events, audit, by_kind, commit_latencies
+from cdc_support.sinks.commit_log import lag_samples as log_lag_samples
+from cdc_support.sinks.dlq import read_dead_letters
+from cdc_support.sinks.trend import latency_plot_png, latency_trend
+from cdc_support.waiting import wait_until
+from cdc_support.workload import (
     KEY_COLUMNS,
     NORMALIZERS,
     EcommerceGenerator,
@@ -30,14 +38,6 @@ from cdc_support.generators import (
     fetch_table,
     mixed_workload,
 )
-from cdc_support.metrics import lag_against_commits
-from cdc_support.sinks.base import duplicate_keys
-from cdc_support.sinks.commit_log import applied_events, audit, by_kind, commit_latencies
-from cdc_support.sinks.commit_log import lag_samples as log_lag_samples
-from cdc_support.sinks.dlq import read_dead_letters
-from cdc_support.sinks.trend import latency_plot_png, latency_trend
-from cdc_support.validation import compare_tables
-from cdc_support.waiting import wait_until
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.sink_fixtures import KillRecord, SinkWorkerProcess

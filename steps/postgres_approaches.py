@@ -1,7 +1,7 @@
 """Steps for features/postgres/approaches.feature: four PostgreSQL CDC approaches, one rule at a
 time, then one workload through each (the comparison table).
 
-Every approach is a :class:`~cdc_support.pg_approaches.CaptureApproach` made by the
+Every approach is a :class:`~cdc_support.postgres.CaptureApproach` made by the
 ``pg_capture_factory`` fixture, whose teardown closes it and fails if anything is left.
 ``<approach>`` in the feature is one of the names in ``APPROACHES``; the step patterns only
 accept those names, so they cannot shadow another feature's sentences.
@@ -20,26 +20,19 @@ import psycopg
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.delivery import committed_ops, delivery_report
+from cdc_support.checks.delivery import committed_ops, delivery_report
+from cdc_support.checks.integrity import compare_tables, rebuild_from_events
+from cdc_support.checks.lag import LagStats, lag_plot_png
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import (
-    KEY_COLUMNS,
-    NORMALIZERS,
-    EcommerceGenerator,
-    Operation,
-    create_schema,
-    fetch_table,
-)
-from cdc_support.metrics import LagStats, lag_plot_png
-from cdc_support.pg_approaches import APPROACHES, CaptureApproach
-from cdc_support.pg_approaches.catalog import (
+from cdc_support.postgres import APPROACHES, CaptureApproach
+from cdc_support.postgres.catalog import (
     SCHEMA_KINDS,
     CatalogDiff,
     CatalogItem,
     catalog_diff,
     catalog_snapshot,
 )
-from cdc_support.pg_approaches.measure import (
+from cdc_support.postgres.measure import (
     MARKER_KEY,
     ApproachOutcomes,
     WorkloadRun,
@@ -48,7 +41,14 @@ from cdc_support.pg_approaches.measure import (
     measure_approach,
     measure_baseline,
 )
-from cdc_support.validation import compare_tables, rebuild_from_events
+from cdc_support.workload import (
+    KEY_COLUMNS,
+    NORMALIZERS,
+    EcommerceGenerator,
+    Operation,
+    create_schema,
+    fetch_table,
+)
 from pytest_cdc import evidence
 from pytest_cdc.pg_approach_fixtures import POLL_INTERVAL, CaptureFactory
 from steps.common import SourceTable, assert_tables_equal

@@ -8,11 +8,11 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from cdc_support.checks.integrity import check_commit_order, rebuild_from_events
+from cdc_support.checks.lag import lag_samples
 from cdc_support.events import ChangeEvent, Tombstone
-from cdc_support.generators import EcommerceGenerator, mixed_workload
-from cdc_support.kafka_topics import TopicReader
-from cdc_support.metrics import lag_samples
-from cdc_support.validation import check_commit_order, rebuild_from_events
+from cdc_support.kafka.topics import TopicReader
+from cdc_support.workload import EcommerceGenerator, mixed_workload
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 from steps.common import SourceTable, assert_lag_under, assert_tables_equal

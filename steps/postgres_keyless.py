@@ -8,10 +8,11 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from cdc_support.checks.integrity import compare_multisets, rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
-from cdc_support.kafka_topics import TopicReader
+from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import connector_name
-from cdc_support.postgres_tables import (
+from cdc_support.postgres.tables import (
     ReplicaIdentityMissing,
     create_keyless_table,
     delete_one,
@@ -21,7 +22,6 @@ from cdc_support.postgres_tables import (
     replication_objects,
     update_one,
 )
-from cdc_support.validation import compare_multisets, rebuild_from_events
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 

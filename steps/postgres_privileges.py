@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
-from cdc_support.pg_approaches.privileges import (
+from cdc_support.postgres.privileges import (
     replication_client,
     role_attributes,
     table_privileges,

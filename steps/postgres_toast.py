@@ -9,11 +9,11 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.debezium import UNAVAILABLE_VALUE_PLACEHOLDER
+from cdc_support.checks.integrity import compare_tables, rebuild_from_events
 from cdc_support.events import ChangeEvent, jsonable
-from cdc_support.generators import fetch_table
-from cdc_support.kafka_topics import TopicReader
-from cdc_support.postgres_tables import (
+from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER
+from cdc_support.kafka.topics import TopicReader
+from cdc_support.postgres.tables import (
     base64_bytes,
     create_documents_table,
     insert_rows,
@@ -22,7 +22,7 @@ from cdc_support.postgres_tables import (
     toast_bytes,
     update_one,
 )
-from cdc_support.validation import compare_tables, rebuild_from_events
+from cdc_support.workload import fetch_table
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.generators import NORMALIZERS
-from cdc_support.postgres_tables import (
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.postgres.tables import (
     create_keyless_table,
     delete_one,
     fetch_rows,
@@ -17,8 +17,8 @@ from cdc_support.postgres_tables import (
     update_one,
 )
 from cdc_support.sinks.dlq import count_records
-from cdc_support.validation import compare_tables
 from cdc_support.waiting import wait_until
+from cdc_support.workload import NORMALIZERS
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.sink_fixtures import SinkWorkerProcess

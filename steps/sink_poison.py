@@ -10,7 +10,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.generators import NORMALIZERS
+from cdc_support.checks.integrity import compare_tables
 from cdc_support.sinks.commit_log import audit
 from cdc_support.sinks.dlq import count_records, read_dead_letters
 from cdc_support.sinks.envelopes import Changes, customer_changes
@@ -21,8 +21,8 @@ from cdc_support.sinks.poison import (
     with_records_at,
 )
 from cdc_support.sinks.table_rules import refuse_nulls
-from cdc_support.validation import compare_tables
 from cdc_support.waiting import wait_until
+from cdc_support.workload import NORMALIZERS
 from pytest_cdc import evidence
 from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal

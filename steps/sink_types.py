@@ -8,8 +8,8 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.kafka_topics import read_json_values
-from cdc_support.postgres_tables import fetch_rows, toast_bytes
+from cdc_support.kafka.topics import read_json_values
+from cdc_support.postgres.tables import fetch_rows, toast_bytes
 from cdc_support.sinks.columns import SINK_CONNECTOR_SETTINGS
 from cdc_support.sinks.dlq import read_dead_letters
 from cdc_support.sinks.samples import (

@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cdc_support.binlog_reader import BinlogPosition, BinlogReader, PositionStore
-from cdc_support.connect import ConnectClient
-from cdc_support.connectors import mysql_connector_config, topic_for
-from cdc_support.generators import EcommerceGenerator
-from cdc_support.kafka_topics import TopicReader
-from cdc_support.mysql_source import (
+from cdc_support.kafka.connect import ConnectClient
+from cdc_support.kafka.connector import mysql_connector_config, topic_for
+from cdc_support.kafka.topics import TopicReader
+from cdc_support.mysql.binlog_reader import BinlogPosition, BinlogReader, PositionStore
+from cdc_support.mysql.source import (
     MySqlAddress,
     binlog_position,
     connect,
@@ -41,6 +40,7 @@ from cdc_support.mysql_source import (
     mixed_workload,
     parse_dsn,
 )
+from cdc_support.workload import EcommerceGenerator
 
 __all__ = ["format_report", "run"]
 

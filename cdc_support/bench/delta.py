@@ -5,15 +5,15 @@ Measured on real delta-rs tables in a temporary folder (no Spark, no services):
 * **MERGE throughput** — a CDF-enabled table of ``rows`` generated products gets ``merges``
   MERGEs of ``merge_rows`` source rows each, then ``small_merges`` MERGEs of
   ``small_merge_rows`` rows (each source: ~90 % updates of random existing keys, ~10 % new
-  keys). Each MERGE is timed on its own (:func:`cdc_support.delta.tables.merge_rows`,
+  keys). Each MERGE is timed on its own (:func:`cdc_support.deltalake.tables.merge_rows`,
   including the Arrow conversion of the source rows). Random keys touch every data file, so
   every MERGE rewrites the whole table: rows/s falls with the table size, not the batch size.
 * **CDF read throughput** — the feed of every version of that table (the initial append, read
   as inserts, plus the pre-/post-images and inserts of every MERGE) read with
   ``DeltaTable.load_cdf`` alone, by commit-timestamp range, with
-  :func:`~cdc_support.delta.feed.read_feed` (which first checks the log for vacuumed files,
+  :func:`~cdc_support.deltalake.feed.read_feed` (which first checks the log for vacuumed files,
   then casts view types and sorts), and normalised to change events.
-* **consumer** — a :class:`~cdc_support.delta.consumer.CdfConsumer` reading the same feed
+* **consumer** — a :class:`~cdc_support.deltalake.consumer.CdfConsumer` reading the same feed
   from version 0, ``consumer_versions`` versions per batch, with an fsync'd checkpoint per batch.
 
 Run ``python -m cdc_support.bench.delta`` (``--quick`` for small sizes) for a readable table,
@@ -32,17 +32,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdc_support.delta import tables
-from cdc_support.delta.consumer import CdfConsumer
-from cdc_support.delta.feed import (
+from cdc_support.deltalake import tables
+from cdc_support.deltalake.consumer import CdfConsumer
+from cdc_support.deltalake.feed import (
     FeedRange,
     commit_timestamps,
     feed_to_events,
     open_table,
     read_feed,
 )
-from cdc_support.delta.location import DeltaLocation
-from cdc_support.generators import EcommerceGenerator
+from cdc_support.deltalake.location import DeltaLocation
+from cdc_support.workload import EcommerceGenerator
 
 __all__ = ["FULL", "QUICK", "format_report", "run"]
 

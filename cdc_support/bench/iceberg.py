@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cdc_support.generators import EcommerceGenerator
+from cdc_support.checks.lag import slope
 from cdc_support.iceberg import (
     changes_between,
     create_table,
@@ -33,7 +33,7 @@ from cdc_support.iceberg import (
     open_catalog,
     to_arrow,
 )
-from cdc_support.metrics import slope
+from cdc_support.workload import EcommerceGenerator
 
 __all__ = ["format_report", "run"]
 

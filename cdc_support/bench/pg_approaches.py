@@ -24,8 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cdc_support.generators import create_schema
-from cdc_support.pg_approaches import (
+from cdc_support.postgres import (
     CaptureApproach,
     DebeziumApproach,
     DebeziumTarget,
@@ -33,13 +32,14 @@ from cdc_support.pg_approaches import (
     TimestampPollingApproach,
     TriggerAuditApproach,
 )
-from cdc_support.pg_approaches.measure import (
+from cdc_support.postgres.measure import (
     ApproachOutcomes,
     WorkloadRun,
     comparison_rows,
     measure_approach,
     measure_baseline,
 )
+from cdc_support.workload import create_schema
 
 __all__ = ["format_report", "run"]
 

@@ -32,8 +32,8 @@ from typing import Any
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
+from cdc_support.checks.integrity import compare_tables
 from cdc_support.events import Tombstone
-from cdc_support.generators import NORMALIZERS
 from cdc_support.sinks.base import MaintenancePolicy
 from cdc_support.sinks.batching import MicroBatch, RowDecoder
 from cdc_support.sinks.commit_log import commit_latencies, read_commit_log
@@ -42,7 +42,7 @@ from cdc_support.sinks.dlq import dlq_topic_for, ensure_topic
 from cdc_support.sinks.envelopes import customer_changes, produce
 from cdc_support.sinks.trend import latency_trend
 from cdc_support.sinks.worker import SinkWorker
-from cdc_support.validation import compare_tables
+from cdc_support.workload import NORMALIZERS
 
 __all__ = ["format_report", "run"]
 

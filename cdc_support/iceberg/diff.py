@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation
 
+from cdc_support.checks.integrity import canonical_row
 from cdc_support.events import ChangeEvent
 from cdc_support.iceberg.errors import IcebergChangelogError
 from cdc_support.iceberg.files import (
@@ -35,7 +36,6 @@ from cdc_support.iceberg.snapshots import (
     table_name,
 )
 from cdc_support.iceberg.tables import Key, Row, identifier_columns
-from cdc_support.validation import canonical_row
 
 __all__ = ["SnapshotDiff", "diff_snapshots", "join_rows", "same_row", "sorted_items"]
 

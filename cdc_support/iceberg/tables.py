@@ -72,7 +72,7 @@ GENERATED_COLUMNS: dict[str, tuple[tuple[str, IcebergType], ...]] = {
         ("unit_price", DecimalType(10, 2)),
     ),
 }
-"""Iceberg column types of the rows made by :class:`cdc_support.generators.EcommerceGenerator`."""
+"""Iceberg column types of the rows made by :class:`cdc_support.workload.EcommerceGenerator`."""
 
 
 def iceberg_schema(
@@ -96,7 +96,7 @@ def iceberg_schema(
 
 def generated_schema(table: str) -> Schema:
     """The Iceberg schema for a generated table (customers, products, orders, order_items)."""
-    from cdc_support.generators import KEY_COLUMNS
+    from cdc_support.workload import KEY_COLUMNS
 
     if table not in GENERATED_COLUMNS:
         raise ValueError(

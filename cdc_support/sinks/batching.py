@@ -29,8 +29,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdc_support.debezium import KafkaMessageLike, parse_message
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
+from cdc_support.kafka.envelope import KafkaMessageLike, parse_message
 from cdc_support.sinks.columns import Column, field_schemas, resolve_column
 from cdc_support.sinks.errors import SinkConfigError
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER, fill_unavailable, has_unavailable

@@ -63,7 +63,7 @@ class SinkTarget:
         """The sink for this target (the table is created on the first write).
         SinkConfigError naming the option when the table's path is a file."""
         if self.format == "delta":
-            from cdc_support.delta.location import DeltaLocation, check_folder
+            from cdc_support.deltalake.location import DeltaLocation, check_folder
             from cdc_support.sinks.delta_sink import DeltaSink
 
             assert self.table_uri is not None

@@ -33,8 +33,8 @@ from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from cdc_support.delta.feed import read_table
-from cdc_support.delta.location import DeltaLocation
+from cdc_support.deltalake.feed import read_table
+from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.sinks.base import (
     BATCH_PROPERTY,
     CommitResult,

@@ -34,7 +34,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cdc_support.debezium import KafkaMessageLike
+from cdc_support.kafka.envelope import KafkaMessageLike
 from cdc_support.waiting import WaitTimeout
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from cdc_support.generators import EcommerceGenerator, choose_op, normalised_mix
+from cdc_support.workload import EcommerceGenerator, choose_op, normalised_mix
 
 __all__ = ["CUSTOMER_FIELDS", "Changes", "customer_changes", "envelope", "produce"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import sql
 
-from cdc_support.postgres_tables import (
+from cdc_support.postgres.tables import (
     create_documents_table,
     insert_rows,
     random_bytes,

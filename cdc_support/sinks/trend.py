@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from cdc_support.metrics import percentile, slope
+from cdc_support.checks.lag import percentile, slope
 
 __all__ = ["latency_plot_png", "latency_trend"]
 

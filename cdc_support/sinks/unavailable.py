@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cdc_support.debezium import UNAVAILABLE_VALUE_PLACEHOLDER, unavailable_value_forms
+from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER, unavailable_value_forms
 
 __all__ = [
     "UNAVAILABLE",
@@ -77,7 +77,7 @@ def _name_uuid(raw: bytes) -> str:
 
 def placeholder_forms(schema: Mapping[str, Any] | None, placeholder: str) -> tuple[Any, ...]:
     """The JSON values that mean "unavailable" in a column of this Kafka Connect schema:
-    Debezium's forms (:func:`~cdc_support.debezium.unavailable_value_forms`) of the column's
+    Debezium's forms (:func:`~cdc_support.kafka.envelope.unavailable_value_forms`) of the column's
     JSON type, plus ``[name-based UUID]`` for uuid[]; every form when there is no schema."""
     forms = [*unavailable_value_forms(placeholder), [_name_uuid(placeholder.encode())]]
     if schema is None:

@@ -9,7 +9,7 @@ Feature: PostgreSQL CDC approaches side by side: logical decoding, Debezium, tri
   Outline with one row per approach, and each row states what that approach is expected to do:
 
   * logical decoding: a Python consumer of PostgreSQL's built-in pgoutput plugin over the
-    streaming replication protocol (cdc_support.pg_approaches, psycopg2). It reads the WAL
+    streaming replication protocol (cdc_support.postgres, psycopg2). It reads the WAL
     through a replication slot and a publication, hands each transaction over at its commit,
     then confirms that commit's LSN to the slot, so a restarted consumer resumes right after it.
   * Debezium: the same pgoutput stream, read by Debezium's PostgreSQL connector inside Kafka

@@ -10,8 +10,8 @@ import psycopg
 import pymysql
 import pytest
 
-from cdc_support.mysql_source import parse_dsn
-from cdc_support.pg_approaches.privileges import role_attributes
+from cdc_support.mysql.source import parse_dsn
+from cdc_support.postgres.privileges import role_attributes
 
 
 def _pg_refuses(dsn: str, **overrides: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdc_support.bench import binlog
-from cdc_support.mysql_source import connect, parse_dsn
+from cdc_support.mysql.source import connect, parse_dsn
 
 
 def test_both_approaches_catch_up_on_the_whole_backlog(cdc_stack) -> None:

@@ -15,11 +15,10 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from cdc_support.binlog_reader import BinlogPosition, PositionStore
-from cdc_support.delivery import OP_CODES, committed_ops, delivery_report
-from cdc_support.generators import TABLE_COLUMNS, EcommerceGenerator, Operation
-from cdc_support.metrics import lag_against_commits
-from cdc_support.mysql_source import (
+from cdc_support.checks.delivery import OP_CODES, committed_ops, delivery_report
+from cdc_support.checks.lag import lag_against_commits
+from cdc_support.mysql.binlog_reader import BinlogPosition, PositionStore
+from cdc_support.mysql.source import (
     binlog_position,
     connect,
     create_table,
@@ -29,6 +28,7 @@ from cdc_support.mysql_source import (
     primary_key,
 )
 from cdc_support.waiting import wait_until
+from cdc_support.workload import TABLE_COLUMNS, EcommerceGenerator, Operation
 from pytest_cdc.janitor import scenario_name
 from pytest_cdc.mysql_fixtures import MySqlDatabase, mysql_database
 

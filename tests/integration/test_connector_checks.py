@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cdc_support.connect import ConnectorConfigError
-from cdc_support.generators import create_schema
-from cdc_support.mysql_source import create_table
+from cdc_support.kafka.connect import ConnectorConfigError
+from cdc_support.mysql.source import create_table
+from cdc_support.workload import create_schema
 
 
 def _one_line_naming(error: pytest.ExceptionInfo[ConnectorConfigError], *parts: str) -> str:

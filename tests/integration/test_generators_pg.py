@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from cdc_support.generators import (
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.workload import (
     KEY_COLUMNS,
     TABLE_COLUMNS,
     EcommerceGenerator,
@@ -14,7 +15,6 @@ from cdc_support.generators import (
     fetch_table,
     mixed_workload,
 )
-from cdc_support.validation import compare_tables
 
 # ------------------------------------------------------------------ pure parts
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from cdc_support.generators import EcommerceGenerator
 from cdc_support.iceberg import (
     changes_between,
     create_table,
@@ -13,6 +12,7 @@ from cdc_support.iceberg import (
     open_catalog,
     to_arrow,
 )
+from cdc_support.workload import EcommerceGenerator
 
 
 def _catalog_uri(cdc_stack, dbname: str) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from cdc_support.delivery import committed_ops, delivery_report
-from cdc_support.generators import EcommerceGenerator, create_schema, mixed_workload
-from cdc_support.pg_approaches import (
+from cdc_support.checks.delivery import committed_ops, delivery_report
+from cdc_support.postgres import (
     TimestampPollingApproach,
     TriggerAuditApproach,
 )
-from cdc_support.pg_approaches.catalog import catalog_diff, catalog_snapshot
-from cdc_support.pg_approaches.pgoutput import PgoutputDecoder, parse_lsn
-from cdc_support.pg_approaches.source import slot_state
+from cdc_support.postgres.catalog import catalog_diff, catalog_snapshot
+from cdc_support.postgres.pgoutput import PgoutputDecoder, parse_lsn
+from cdc_support.postgres.source import slot_state
 from cdc_support.waiting import wait_until
+from cdc_support.workload import EcommerceGenerator, create_schema, mixed_workload
 from pytest_cdc.pg_approach_fixtures import CaptureFactory, LeftoverObjects
 
 pytestmark = pytest.mark.postgres

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from cdc_support.postgres_tables import (
+from cdc_support.postgres.tables import (
     ReplicaIdentityMissing,
     check_replica_identity,
     create_keyless_table,

@@ -21,16 +21,16 @@ from pathlib import Path
 import pytest
 from headless_chromium import Chromium
 
+from cdc_support.checks.integrity import diff_by_key
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import Operation
-from cdc_support.pg_approaches.measure import (
+from cdc_support.postgres.measure import (
     RULES,
     ApproachOutcomes,
     WorkloadRun,
     comparison_table_html,
 )
-from cdc_support.validation import diff_by_key
 from cdc_support.waiting import wait_until
+from cdc_support.workload import Operation
 from pytest_cdc.report import build_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,13 +12,13 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from cdc_support.bench import sink as sink_bench
-from cdc_support.generators import NORMALIZERS
+from cdc_support.checks.integrity import compare_tables
 from cdc_support.sinks.commit_log import audit, read_commit_log
 from cdc_support.sinks.config import SinkTarget, WorkerConfig
 from cdc_support.sinks.dlq import ensure_topic, read_dead_letters
 from cdc_support.sinks.envelopes import customer_changes, produce
 from cdc_support.sinks.worker import SinkWorker
-from cdc_support.validation import compare_tables
+from cdc_support.workload import NORMALIZERS
 from pytest_cdc.sink_fixtures import sink_command
 
 

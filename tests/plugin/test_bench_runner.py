@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from cdc_support.bench import BENCHMARKS
-from cdc_support.mysql_source import parse_dsn
+from cdc_support.mysql.source import parse_dsn
 from pytest_cdc import bench
 from pytest_cdc.stack import Endpoints
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdc_support.mysql_source import parse_dsn
+from cdc_support.mysql.source import parse_dsn
 from pytest_cdc.stack import Endpoints
 
 pytest_plugins = ["pytester"]

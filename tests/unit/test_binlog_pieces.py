@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from cdc_support.binlog_reader import BinlogPosition, BinlogReader, PositionStore
-from cdc_support.connectors import (
+from cdc_support.checks.delivery import committed_ops, delivery_report
+from cdc_support.checks.lag import lag_against_commits
+from cdc_support.events import ChangeEvent
+from cdc_support.kafka.connector import (
     HEARTBEAT_INTERVAL_MS,
     MARIADB_CONNECTOR,
     MYSQL_CONNECTOR,
     heartbeat_topic,
     mysql_connector_config,
 )
-from cdc_support.delivery import committed_ops, delivery_report
-from cdc_support.events import ChangeEvent
-from cdc_support.generators import Operation
-from cdc_support.metrics import lag_against_commits
-from cdc_support.mysql_source import MySqlAddress, parse_dsn
+from cdc_support.mysql.binlog_reader import BinlogPosition, BinlogReader, PositionStore
+from cdc_support.mysql.source import MySqlAddress, parse_dsn
+from cdc_support.workload import Operation
 
 EXPECTED_DSN_FORM = "mysql://user[:password]@host[:port][/database]"
 

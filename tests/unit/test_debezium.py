@@ -3,8 +3,8 @@ import json
 import confluent_kafka
 import pytest
 
-from cdc_support.debezium import parse_message, parse_record
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
+from cdc_support.kafka.envelope import parse_message, parse_record
 
 SOURCE = {
     "version": "3.0.0.Final",

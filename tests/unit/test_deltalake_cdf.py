@@ -9,7 +9,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from cdc_support.bench import delta as delta_bench
-from cdc_support.delta import (
+from cdc_support.checks.integrity import compare_tables, rebuild_from_events
+from cdc_support.deltalake import (
     ARROW_SCHEMAS,
     CdfCheckpoint,
     CdfConsumer,
@@ -30,15 +31,14 @@ from cdc_support.delta import (
     remove_location,
     unreadable_versions,
 )
-from cdc_support.delta.tables import (
+from cdc_support.deltalake.tables import (
     append_rows,
     create_cdf_table,
     in_predicate,
     sql_literal,
     update_where,
 )
-from cdc_support.generators import NORMALIZERS, EcommerceGenerator
-from cdc_support.validation import compare_tables, rebuild_from_events
+from cdc_support.workload import NORMALIZERS, EcommerceGenerator
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
 

@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from cdc_support.generators import (
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.workload import (
     DDL,
     KEY_COLUMNS,
     NORMALIZERS,
@@ -13,7 +14,6 @@ from cdc_support.generators import (
     EcommerceGenerator,
     normalize_value,
 )
-from cdc_support.validation import compare_tables
 
 # ------------------------------------------------------------------ pure parts
 

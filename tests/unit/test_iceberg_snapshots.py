@@ -20,8 +20,8 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.types import DoubleType, LongType, NestedField, StringType
 
 from cdc_support.bench import iceberg as iceberg_bench
+from cdc_support.checks.integrity import canonical_row, rebuild_from_events
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import EcommerceGenerator
 from cdc_support.iceberg import (
     Checkpoint,
     DeleteFilesError,
@@ -50,7 +50,7 @@ from cdc_support.iceberg import (
 )
 from cdc_support.iceberg.files import file_diff
 from cdc_support.iceberg.snapshots import recorded_parent
-from cdc_support.validation import canonical_row, rebuild_from_events
+from cdc_support.workload import EcommerceGenerator
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]

@@ -8,7 +8,7 @@ import confluent_kafka
 import pytest
 
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
-from cdc_support.kafka_topics import TopicReader
+from cdc_support.kafka.topics import TopicReader
 
 SOURCE = {"connector": "postgresql", "lsn": 100, "ts_us": 1_704_103_200_000_000}
 

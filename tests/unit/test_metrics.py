@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
+from cdc_support.checks.lag import LagStats, lag_plot_png, lag_samples, percentile
 from cdc_support.events import ChangeEvent
-from cdc_support.metrics import LagStats, lag_plot_png, lag_samples, percentile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -101,7 +101,7 @@ def test_lag_plot_png_single_sample():
 
 
 def test_slope_is_the_least_squares_trend_per_step() -> None:
-    from cdc_support.metrics import slope
+    from cdc_support.checks.lag import slope
 
     assert slope([]) == 0.0 and slope([3.0]) == 0.0
     assert slope([1.0, 2.0, 3.0, 4.0]) == pytest.approx(1.0)

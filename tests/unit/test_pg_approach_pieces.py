@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import Operation
-from cdc_support.pg_approaches import APPROACHES, Checkpoint
-from cdc_support.pg_approaches.catalog import CatalogItem, catalog_diff
-from cdc_support.pg_approaches.measure import (
+from cdc_support.postgres import APPROACHES, Checkpoint
+from cdc_support.postgres.catalog import CatalogItem, catalog_diff
+from cdc_support.postgres.measure import (
     ApproachOutcomes,
     WorkloadRun,
     comparison_rows,
     comparison_table_html,
 )
-from cdc_support.pg_approaches.timestamp_polling import polled_row_to_event
-from cdc_support.pg_approaches.trigger_audit import audit_row_to_event
+from cdc_support.postgres.timestamp_polling import polled_row_to_event
+from cdc_support.postgres.trigger_audit import audit_row_to_event
+from cdc_support.workload import Operation
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -183,7 +183,7 @@ def test_every_approach_is_registered_by_its_feature_name() -> None:
 
 
 def test_the_comparison_colours_a_schema_change_as_a_cost_and_a_capability_as_a_gain() -> None:
-    from cdc_support.pg_approaches.measure import _rule_cell
+    from cdc_support.postgres.measure import _rule_cell
 
     assert 'class="bad">yes' in _rule_cell("source schema change", {"yes": True, "detail": ""})
     assert 'class="good">no' in _rule_cell("source schema change", {"yes": False, "detail": ""})

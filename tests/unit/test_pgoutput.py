@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cdc_support.pg_approaches.pgoutput import (
+from cdc_support.postgres.pgoutput import (
     UNCHANGED_TOAST,
     Begin,
     Commit,

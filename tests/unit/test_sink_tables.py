@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from cdc_support.delta.location import DeltaLocation
+from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.sinks.base import MaintenancePolicy, SinkConflict, duplicate_keys
 from cdc_support.sinks.columns import Column, column_from_connect, resolve_column
 from cdc_support.sinks.delta_sink import DeltaSink

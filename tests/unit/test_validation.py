@@ -5,8 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from cdc_support.events import ChangeEvent, Tombstone
-from cdc_support.validation import (
+from cdc_support.checks.integrity import (
     KeyDiff,
     KeylessReplayError,
     canonical_row,
@@ -21,6 +20,7 @@ from cdc_support.validation import (
     table_checksum,
     utc_timestamp,
 )
+from cdc_support.events import ChangeEvent, Tombstone
 
 CEST = dt.timezone(dt.timedelta(hours=2))
 

@@ -39,7 +39,7 @@ from pymysqlreplication.event import HeartbeatLogEvent, QueryEvent, RotateEvent,
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from cdc_support.events import ChangeEvent
-from cdc_support.mysql_source import MySqlAddress, as_utc, binlog_position, connect, primary_key
+from cdc_support.mysql.source import MySqlAddress, as_utc, binlog_position, connect, primary_key
 from cdc_support.waiting import wait_until
 
 _ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)

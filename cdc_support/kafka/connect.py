@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from cdc_support.connectors import heartbeat_topic
-from cdc_support.kafka_topics import read_json_values
+from cdc_support.kafka.connector import heartbeat_topic
+from cdc_support.kafka.topics import read_json_values
 from cdc_support.waiting import wait_until
 
 

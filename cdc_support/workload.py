@@ -17,10 +17,10 @@ at 2024-01-01 UTC, never from ``now()``, so rows are identical for a seed.
 Debezium settings the pipelines use, and what that means for comparing rows:
 
 * ``decimal.handling.mode=string``: ``numeric`` arrives as a string (``"12.50"``) where
-  psycopg reads a ``Decimal`` -> compare with :func:`~cdc_support.validation.decimal_string`;
+  psycopg reads a ``Decimal`` -> compare with :func:`~cdc_support.checks.integrity.decimal_string`;
 * ``time.precision.mode=adaptive_time_microseconds`` (default-like): ``timestamptz`` arrives
   as an ISO-8601 string (``"2024-01-01T10:00:00.123456Z"``) where psycopg reads an aware
-  ``datetime`` -> compare with :func:`~cdc_support.validation.utc_timestamp`; plain
+  ``datetime`` -> compare with :func:`~cdc_support.checks.integrity.utc_timestamp`; plain
   ``timestamp`` would arrive as epoch microseconds and ``date`` as days since epoch (the
   generated tables use neither);
 * ``char(n)`` arrives blank-padded like psycopg reads it; ``NORMALIZERS`` strips it anyway.
@@ -46,7 +46,7 @@ from faker import Faker
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from cdc_support.validation import decimal_string, utc_timestamp
+from cdc_support.checks.integrity import decimal_string, utc_timestamp
 
 __all__ = [
     "DDL",

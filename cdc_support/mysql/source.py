@@ -1,6 +1,6 @@
 """The generated e-commerce tables on MySQL/MariaDB (PyMySQL): schema, loading, reading, workload.
 
-Same rows as :mod:`cdc_support.generators` (same seeds give the same values), in MySQL types:
+Same rows as :mod:`cdc_support.workload` (same seeds give the same values), in MySQL types:
 ``BIGINT`` keys, ``VARCHAR``/``CHAR`` text, ``DECIMAL`` money, ``TIMESTAMP(6)`` times. The
 server runs in UTC, so a ``TIMESTAMP`` read back is the UTC wall time; :func:`fetch_table`
 returns it as an aware UTC ``datetime`` like PostgreSQL's ``timestamptz``.
@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 from pymysql.cursors import DictCursor
 
-from cdc_support.generators import (
+from cdc_support.workload import (
     WORKLOAD_TABLES,
     EcommerceGenerator,
     Operation,
@@ -212,7 +212,7 @@ def mixed_workload(
 ) -> list[Operation]:
     """Run ``n_ops`` single-statement transactions (insert/update/delete) on ``table``.
 
-    The MySQL twin of :func:`cdc_support.generators.mixed_workload`: same choice of operations
+    The MySQL twin of :func:`cdc_support.workload.mixed_workload`: same choice of operations
     for a seed, each committed on its own, ``committed_at`` taken right after the commit
     returned. ``row`` is the row after an insert/update and the removed row for a delete.
     """

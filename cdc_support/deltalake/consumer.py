@@ -8,7 +8,7 @@ first version it has not committed — nothing lost; nothing repeated unless it 
 handling a batch and committing it (at-least-once for that one batch).
 
 If VACUUM removed the files of versions it still needs, :meth:`CdfConsumer.poll` raises
-:class:`~cdc_support.delta.feed.CdfVersionsUnavailable` before reading anything, and the
+:class:`~cdc_support.deltalake.feed.CdfVersionsUnavailable` before reading anything, and the
 checkpoint stays where it was.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdc_support.delta.feed import FeedRange, feed_to_events, open_table, read_feed
-from cdc_support.delta.location import DeltaLocation
+from cdc_support.deltalake.feed import FeedRange, feed_to_events, open_table, read_feed
+from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.events import ChangeEvent
 
 __all__ = ["CdfBatch", "CdfCheckpoint", "CdfConsumer", "CheckpointError"]

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cdc_support.pg_approaches.source import primary_key, qualified, split_table
+from cdc_support.postgres.source import primary_key, qualified, split_table
 
 __all__ = [
     "create_publication",

@@ -10,14 +10,14 @@
 :mod:`.catalog` shows what each adds to the source database (and that nothing is left).
 """
 
-from cdc_support.pg_approaches.base import CaptureApproach, Checkpoint, Declared, PolledCapture
-from cdc_support.pg_approaches.debezium import DebeziumApproach, DebeziumTarget
-from cdc_support.pg_approaches.logical_decoding import (
+from cdc_support.postgres.base import CaptureApproach, Checkpoint, Declared, PolledCapture
+from cdc_support.postgres.debezium import DebeziumApproach, DebeziumTarget
+from cdc_support.postgres.logical_decoding import (
     LogicalDecodingApproach,
     LogicalDecodingConsumer,
 )
-from cdc_support.pg_approaches.timestamp_polling import TimestampPollingApproach
-from cdc_support.pg_approaches.trigger_audit import TriggerAuditApproach
+from cdc_support.postgres.timestamp_polling import TimestampPollingApproach
+from cdc_support.postgres.trigger_audit import TriggerAuditApproach
 
 APPROACHES: dict[str, type[CaptureApproach]] = {
     cls.name: cls

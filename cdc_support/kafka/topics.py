@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, Message
 
-from cdc_support.debezium import parse_message
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
+from cdc_support.kafka.envelope import parse_message
 from cdc_support.waiting import WaitTimeout
 
 

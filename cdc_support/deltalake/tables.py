@@ -2,8 +2,8 @@
 
 Every helper makes exactly one commit and returns the new table version, so a caller knows
 which version of the change data feed each write produced. :class:`GeneratedDeltaTable` keeps
-the rows it expects the table to hold (like ``generators.mixed_workload`` keeps its log), from
-rows made by :class:`~cdc_support.generators.EcommerceGenerator`.
+the rows it expects the table to hold (like ``workload.mixed_workload`` keeps its log), from
+rows made by :class:`~cdc_support.workload.EcommerceGenerator`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from cdc_support.delta.feed import CDF_PROPERTY, open_table, read_table
-from cdc_support.delta.location import DeltaLocation
-from cdc_support.generators import KEY_COLUMNS, EcommerceGenerator
+from cdc_support.deltalake.feed import CDF_PROPERTY, open_table, read_table
+from cdc_support.deltalake.location import DeltaLocation
+from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator
 
 __all__ = [
     "ARROW_SCHEMAS",

@@ -22,12 +22,12 @@ from typing import Any
 
 import psycopg
 
-from cdc_support.delivery import DeliveryReport, committed_ops, delivery_report
+from cdc_support.checks.delivery import DeliveryReport, committed_ops, delivery_report
+from cdc_support.checks.lag import LagStats, lag_samples
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import EcommerceGenerator, Operation, mixed_workload
-from cdc_support.metrics import LagStats, lag_samples
-from cdc_support.pg_approaches.base import CaptureApproach
-from cdc_support.pg_approaches.catalog import CatalogDiff, catalog_diff, catalog_snapshot
+from cdc_support.postgres.base import CaptureApproach
+from cdc_support.postgres.catalog import CatalogDiff, catalog_diff, catalog_snapshot
+from cdc_support.workload import EcommerceGenerator, Operation, mixed_workload
 
 __all__ = [
     "RULES",

@@ -1,4 +1,4 @@
-"""Debezium's PostgreSQL connector as a :class:`~cdc_support.pg_approaches.base.CaptureApproach`.
+"""Debezium's PostgreSQL connector as a :class:`~cdc_support.postgres.base.CaptureApproach`.
 
 The same pgoutput stream as :mod:`.logical_decoding`, read by Debezium inside Kafka Connect
 and published to a Kafka topic; the approach reads that topic back (:class:`TopicReader`).
@@ -17,20 +17,20 @@ from typing import Any
 
 import psycopg
 
-from cdc_support import connector_checks
-from cdc_support.connect import ConnectClient, ConnectorNotFound
-from cdc_support.connectors import postgres_connector_config, topic_for
 from cdc_support.events import ChangeEvent
-from cdc_support.kafka_topics import TopicReader
+from cdc_support.kafka import connector_checks
+from cdc_support.kafka.connect import ConnectClient, ConnectorNotFound
+from cdc_support.kafka.connector import postgres_connector_config, topic_for
+from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import publication_name
-from cdc_support.pg_approaches.base import CaptureApproach, Declared
-from cdc_support.pg_approaches.privileges import (
+from cdc_support.postgres.base import CaptureApproach, Declared
+from cdc_support.postgres.privileges import (
     create_publication,
     drop_publication,
     grant_capture,
     revoke_capture,
 )
-from cdc_support.pg_approaches.source import drop_slot, set_replica_identity, split_table
+from cdc_support.postgres.source import drop_slot, set_replica_identity, split_table
 
 __all__ = ["DebeziumApproach", "DebeziumTarget"]
 

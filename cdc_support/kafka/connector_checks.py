@@ -17,10 +17,10 @@ from typing import Any
 
 import psycopg
 
-from cdc_support import mysql_source
-from cdc_support.connect import ConnectClient, ConnectorConfigError
-from cdc_support.connectors import MARIADB_CONNECTOR, MYSQL_CONNECTOR, POSTGRES_CONNECTOR
-from cdc_support.pg_approaches.source import missing_tables as pg_missing_tables
+from cdc_support.kafka.connect import ConnectClient, ConnectorConfigError
+from cdc_support.kafka.connector import MARIADB_CONNECTOR, MYSQL_CONNECTOR, POSTGRES_CONNECTOR
+from cdc_support.mysql import source as mysql_source
+from cdc_support.postgres.source import missing_tables as pg_missing_tables
 
 __all__ = ["check_connector", "missing_tables"]
 

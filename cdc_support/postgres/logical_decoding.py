@@ -34,10 +34,10 @@ import psycopg2
 import psycopg2.extras
 
 from cdc_support.events import ChangeEvent
-from cdc_support.pg_approaches.base import CaptureApproach, Declared
-from cdc_support.pg_approaches.pgoutput import PgoutputDecoder, Transaction, format_lsn
-from cdc_support.pg_approaches.privileges import create_publication, drop_publication
-from cdc_support.pg_approaches.source import (
+from cdc_support.postgres.base import CaptureApproach, Declared
+from cdc_support.postgres.pgoutput import PgoutputDecoder, Transaction, format_lsn
+from cdc_support.postgres.privileges import create_publication, drop_publication
+from cdc_support.postgres.source import (
     drop_slot,
     primary_key,
     set_replica_identity,

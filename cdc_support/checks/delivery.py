@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdc_support.events import ChangeEvent
-from cdc_support.generators import Operation
+from cdc_support.workload import Operation
 
 Key = tuple[Any, ...]
 OP_CODES: Mapping[str, str] = {"insert": "c", "update": "u", "delete": "d"}

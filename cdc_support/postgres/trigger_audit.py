@@ -37,8 +37,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
 from cdc_support.events import ChangeEvent
-from cdc_support.pg_approaches.base import Checkpoint, Declared, PolledCapture, now
-from cdc_support.pg_approaches.source import qualified, split_table
+from cdc_support.postgres.base import Checkpoint, Declared, PolledCapture, now
+from cdc_support.postgres.source import qualified, split_table
 
 __all__ = [
     "TriggerAuditApproach",

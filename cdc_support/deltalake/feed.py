@@ -35,7 +35,7 @@ import pyarrow.fs as pa_fs
 from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import DeltaError
 
-from cdc_support.delta.location import DeltaLocation
+from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.events import ChangeEvent, Op
 
 __all__ = [

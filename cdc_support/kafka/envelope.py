@@ -17,7 +17,7 @@ tombstone, so all three are rejected (MalformedEvent).
 
 A table without a primary key gives records with a null key: without ``key_fields`` their
 events get ``key=None`` and their tombstones ``Tombstone(key=None)`` (see ``events``).
-Column values are kept exactly as Debezium encoded them (see ``generators`` for the settings
+Column values are kept exactly as Debezium encoded them (see ``workload`` for the settings
 that keep them comparable with rows read from the source).
 """
 

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from cdc_support.pg_approaches.source import set_replica_identity, split_table
+from cdc_support.postgres.source import set_replica_identity, split_table
 
 __all__ = [
     "ReplicaIdentityMissing",

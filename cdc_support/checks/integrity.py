@@ -19,7 +19,7 @@ Canonical form (``canonical_row``) is compact JSON with sorted keys, after two s
 Values that arrive as strings on one side (Debezium ``decimal.handling.mode=string`` sends
 ``"12.50"``, TIMESTAMPTZ arrives as an ISO string) therefore need a column normalizer such as
 :func:`decimal_string` or :func:`utc_timestamp` to compare equal to the source's ``Decimal`` /
-``datetime``; ``cdc_support.generators.NORMALIZERS`` bundles them for the generated tables.
+``datetime``; ``cdc_support.workload.NORMALIZERS`` bundles them for the generated tables.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc_support.debezium import UNAVAILABLE_VALUE_PLACEHOLDER, unavailable_value_forms
 from cdc_support.events import ChangeEvent, Tombstone
+from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER, unavailable_value_forms
 
 Key = tuple[Any, ...]
 Row = Mapping[str, Any]
@@ -515,7 +515,7 @@ def rebuild_from_events(
     """Replay events in order into key -> row: c/r/u set ``after``, d removes, tombstones skip.
 
     A column whose ``after`` value is Debezium's unavailable-value placeholder (in any of the
-    forms of :func:`~cdc_support.debezium.unavailable_value_forms`; None turns this off) keeps
+    forms of :func:`~cdc_support.kafka.envelope.unavailable_value_forms`; None turns this off) keeps
     the row's previous value, and the event is counted in ``unavailable_events``.
 
     Events with ``key=None`` (a keyless table) replay as a multiset of rows: c/r add ``after``,

@@ -1,15 +1,15 @@
 """Delta Lake Change Data Feed with delta-rs (no Spark): tables, feed reading, a consumer.
 
-* :mod:`~cdc_support.delta.location` — :class:`DeltaLocation`: local folder or S3-compatible URI
+* :mod:`~cdc_support.deltalake.location` — :class:`DeltaLocation`: local folder or S3-compatible URI
   plus storage options;
-* :mod:`~cdc_support.delta.feed` — read the feed by version or timestamp range and normalise it
+* :mod:`~cdc_support.deltalake.feed` — read the feed by version or timestamp range and normalise it
   to :class:`~cdc_support.events.ChangeEvent`; detect vacuumed versions upfront;
-* :mod:`~cdc_support.delta.consumer` — :class:`CdfConsumer`, incremental with a checkpoint file;
-* :mod:`~cdc_support.delta.tables` — one helper per kind of commit, and a generated table.
+* :mod:`~cdc_support.deltalake.consumer` — :class:`CdfConsumer`, incremental with a checkpoint file;
+* :mod:`~cdc_support.deltalake.tables` — one helper per kind of commit, and a generated table.
 """
 
-from cdc_support.delta.consumer import CdfBatch, CdfCheckpoint, CdfConsumer, CheckpointError
-from cdc_support.delta.feed import (
+from cdc_support.deltalake.consumer import CdfBatch, CdfCheckpoint, CdfConsumer, CheckpointError
+from cdc_support.deltalake.feed import (
     CDF_PROPERTY,
     CdfNotEnabled,
     CdfVersionsUnavailable,
@@ -26,8 +26,8 @@ from cdc_support.delta.feed import (
     read_table,
     unreadable_versions,
 )
-from cdc_support.delta.location import DeltaLocation, remove_location
-from cdc_support.delta.tables import ARROW_SCHEMAS, DeltaCommit, GeneratedDeltaTable, read_rows
+from cdc_support.deltalake.location import DeltaLocation, remove_location
+from cdc_support.deltalake.tables import ARROW_SCHEMAS, DeltaCommit, GeneratedDeltaTable, read_rows
 
 __all__ = [
     "ARROW_SCHEMAS",

@@ -1,0 +1,1 @@
+"""MySQL/MariaDB: addresses and connections, and the native binlog reader."""

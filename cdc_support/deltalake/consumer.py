@@ -25,8 +25,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdc_support.deltalake.feed import FeedRange, feed_to_events, open_table, read_feed
+from cdc_support.deltalake.feed import FeedRange, feed_to_events, read_feed
 from cdc_support.deltalake.location import DeltaLocation
+from cdc_support.deltalake.log import open_table
 from cdc_support.events import ChangeEvent
 
 __all__ = ["CdfBatch", "CdfCheckpoint", "CdfConsumer", "CheckpointError"]

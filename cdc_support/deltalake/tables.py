@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from cdc_support.deltalake.feed import CDF_PROPERTY, open_table, read_table
+from cdc_support.deltalake.feed import CDF_PROPERTY, read_table
 from cdc_support.deltalake.location import DeltaLocation
+from cdc_support.deltalake.log import open_table
 from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator
 
 __all__ = [

@@ -23,7 +23,18 @@ expired snapshots are refused with an error naming the fix.
   checkpoint file;
 * :mod:`~cdc_support.iceberg.merge_on_read` — a position delete as Spark writes it, to show
   how a diff refuses snapshots with delete files;
-* :mod:`~cdc_support.iceberg.errors` — the errors, each naming the fix.
+* :mod:`~cdc_support.iceberg.errors` — the errors, each naming the fix;
+* :mod:`~cdc_support.iceberg.warehouse` — :func:`open_warehouse`: a throwaway catalog and
+  folder, dropped when closed;
+* :mod:`~cdc_support.iceberg.expected` — what a write should have changed, key by key, and
+  how derived events differ from it;
+* :mod:`~cdc_support.iceberg.generated` — :class:`GeneratedIcebergTable`: generated rows, the
+  model of the table, and each write's expected changes (the counterpart of Delta's
+  ``GeneratedDeltaTable``);
+* :mod:`~cdc_support.iceberg.polls` — :class:`ConsumerRun`: consumers of a generated table on
+  one checkpoint file, and what each poll delivered and should have.
+
+The last three are imported from their modules (they need the e-commerce generator).
 """
 
 from cdc_support.iceberg.catalog import CATALOG_URI_ENV, check_catalog_uri, open_catalog

@@ -1,8 +1,10 @@
 """Delta Lake Change Data Feed helpers on real, small Delta tables in tmp_path (no mocks)."""
 
+import ast
 import datetime as dt
 import json
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -20,16 +22,34 @@ from cdc_support.deltalake import (
     DeltaLocation,
     FeedRange,
     GeneratedDeltaTable,
+    Handled,
+    Outage,
+    PollFailure,
+    RestartAudit,
+    TimestampRead,
+    action_counts,
     change_type_counts,
     commit_actions,
+    commit_operation,
     commit_timestamps,
+    contiguous,
+    data_change_flags,
+    delta_rs_read_error,
     feed_to_events,
+    feed_versions,
+    image_problems,
     open_table,
     read_changes,
     read_feed,
     read_rows,
     remove_location,
+    row_multiset,
+    run_batches,
+    run_to_end,
+    sorted_change_rows,
     unreadable_versions,
+    version_events,
+    version_feed,
 )
 from cdc_support.deltalake.tables import (
     append_rows,
@@ -38,9 +58,20 @@ from cdc_support.deltalake.tables import (
     sql_literal,
     update_where,
 )
+from cdc_support.events import ChangeEvent
 from cdc_support.workload import NORMALIZERS, EcommerceGenerator
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
+ROOT = Path(__file__).resolve().parents[2]
+STEP_DRIVERS = {
+    "psycopg",
+    "psycopg2",
+    "pymysql",
+    "confluent_kafka",
+    "pyiceberg",
+    "pyarrow",
+    "deltalake",
+}
 
 
 @pytest.fixture
@@ -478,6 +509,133 @@ def test_location_from_env():
     for bad in ("[1]", "{nope"):
         with pytest.raises(ValueError, match="CDC_DELTA_STORAGE_OPTIONS must be a JSON object"):
             DeltaLocation.from_env({"CDC_DELTA_URI": "s3://x", "CDC_DELTA_STORAGE_OPTIONS": bad})
+
+
+# ------------------------------------------------------------------ audit and consumer runs
+
+
+def test_commit_log_entry_is_read_for_its_operation_actions_and_flags(small):
+    update = commit_actions(small, 2)
+    assert commit_operation(update) == "UPDATE"
+    assert action_counts(update) == {"add": 1, "remove": 1, "cdc": 1}
+    assert data_change_flags(update) == {True}
+    assert action_counts([{"commitInfo": {}}]) == {"add": 0, "remove": 0, "cdc": 0}
+    assert commit_operation([]) == "?"
+
+
+def test_change_rows_of_a_version_sort_by_key_then_delete_pre_post_insert(small):
+    rows = sorted_change_rows(small, ["id"], 2)
+    assert [(r["id"], r["_change_type"]) for r in rows] == [
+        (2, "update_preimage"),
+        (2, "update_postimage"),
+    ]
+    assert [e.op for e in version_events(small, ["id"], 2)] == ["u"]
+    assert feed_versions(version_feed(small, 3)) == {3}
+
+
+def test_image_problems_name_each_wrong_image(small):
+    v1, v2, v3 = (read_rows(small, ["id"], v) for v in (1, 2, 3))
+    update, delete = version_events(small, ["id"], 2), version_events(small, ["id"], 3)
+    assert image_problems(update, v1, v2) == []
+    assert image_problems(delete, v2, v3) == []
+    assert image_problems(update, v1, v1) == ["after-image of (2,) differs"]
+    assert image_problems(update, v2, v2) == ["before-image of (2,) differs"]
+    assert image_problems(delete, v2, v2) == [
+        "deleted key (3,) is still in the new version without a re-insert"
+    ]
+    assert image_problems(update, {}, {}) == [
+        "u for (2,): not in the previous version",
+        "u for (2,): not in the new version",
+    ]
+
+
+def test_timestamp_read_holds_the_versions_committed_in_its_range(small):
+    read = TimestampRead.between_versions(small, 1, 3)
+    history = commit_timestamps(small)
+    assert (read.start_ms, read.end_ms) == (history[1], history[3])
+    assert read.versions == {1, 2, 3} <= read.in_range()
+    assert {1, 2, 3} <= set(read.boundary_versions())
+    assert read.matches_version_read(small)
+    assert repr(read) == f"feed from {history[1]} to {history[3]} (epoch ms)"
+    assert row_multiset(read.rows) == row_multiset(read_feed(small, FeedRange(1, 3)))
+
+
+def test_delta_rs_alone_fails_only_when_vacuumed_rows_are_read(generated):
+    assert delta_rs_read_error(generated.location, 0) is None
+    _vacuum_appends(generated)
+    error = delta_rs_read_error(generated.location, 2)
+    assert error is not None and "not found" in error
+
+
+def _ev(op: str, key: int, version: int) -> ChangeEvent:
+    after = None if op == "d" else {"id": key}
+    return ChangeEvent(op, (key,), None, after, {"version": version}, None, None)
+
+
+def test_restart_audit_finds_lost_and_repeated_events():
+    reference = [_ev("c", 1, 1), _ev("c", 2, 1), _ev("u", 1, 2), _ev("d", 2, 3)]
+    clean = RestartAudit.of(reference, reference)
+    assert not clean.lost and not clean.repeated and clean.same_sequences
+    assert clean.summary() == {
+        "keys": 2,
+        "events expected": 4,
+        "events handled": 4,
+        "lost": {},
+        "repeated": {},
+    }
+    broken = RestartAudit.of([*reference[:2], reference[1], reference[3]], reference)
+    assert broken.lost == {(1,): [(2, "u")]}
+    assert broken.repeated == {(2,): [(1, "c")]}
+    assert not broken.same_sequences
+    assert contiguous([(0, 1), (2, 4), (5, 5)]) and not contiguous([(0, 1), (3, 4)])
+
+
+def test_consumer_runs_record_their_batches(generated, tmp_path):
+    consumer = CdfConsumer(generated.location, ["id"], tmp_path / "checkpoint.json")
+    first = run_batches(consumer, count=1, size=1)
+    assert first.spans == [(0, 0)] and repr(first) == "handled versions 0..0"
+    rest = run_to_end(consumer, size=4)
+    assert rest.spans == [(1, 1)] and len(rest.events) == 6
+    assert rest.summary_rows() == [
+        {"versions": "1..1", "events": 6, "c": 6, "u": 0, "d": 0, "checkpoint after": 1}
+    ]
+    assert repr(Handled()) == "handled versions none" and Handled().summary_rows() == []
+    with pytest.raises(AssertionError, match="ran out of versions"):
+        run_batches(consumer, count=1, size=1)
+
+
+def test_outage_and_poll_failure_have_short_reprs(generated):
+    appends = [generated.append(1), generated.append(1)]
+    outage = Outage(appends, generated.update(generated.pick_keys(1)))
+    assert outage.gone == [2, 3] and outage.commits == [*appends, outage.update]
+    assert repr(outage) == "appends at versions [2, 3], vacuumed files"
+    error = CdfVersionsUnavailable("file:///t", (2, 4), (4, 4), {2: ["a"], 3: ["b"]})
+    assert repr(PollFailure(error)) == "CdfVersionsUnavailable(needed=(2, 4))"
+
+
+def test_delta_step_modules_are_sentences():
+    """<= 300 lines, no driver import, every step function annotated with its return type."""
+    modules = sorted((ROOT / "steps").glob("deltalake_*.py"))
+    assert modules
+    for path in modules:
+        assert step_module_problems(path) == [], path.name
+
+
+def step_module_problems(path: Path) -> list[str]:
+    """Why a step module is not a sentence module (empty when it is)."""
+    source = path.read_text(encoding="utf-8")
+    problems = [f"{n} lines"] if (n := len(source.splitlines())) > 300 else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            names = []
+        problems += [f"imports {n}" for n in names if n.split(".")[0] in STEP_DRIVERS]
+        if isinstance(node, ast.FunctionDef) and node.returns is None:
+            problems.append(f"{node.name} has no return type")
+    return problems
 
 
 # ------------------------------------------------------------------ benchmark

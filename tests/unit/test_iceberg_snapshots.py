@@ -48,8 +48,12 @@ from cdc_support.iceberg import (
     snapshot_info,
     to_arrow,
 )
+from cdc_support.iceberg.expected import expected_changes, mismatches
 from cdc_support.iceberg.files import file_diff
+from cdc_support.iceberg.generated import GeneratedIcebergTable
+from cdc_support.iceberg.polls import ConsumerRun
 from cdc_support.iceberg.snapshots import recorded_parent
+from cdc_support.iceberg.warehouse import open_warehouse
 from cdc_support.workload import EcommerceGenerator
 
 Key = tuple[Any, ...]
@@ -72,11 +76,15 @@ def gen() -> EcommerceGenerator:
 
 
 @pytest.fixture
-def products(catalog: SqlCatalog, gen: EcommerceGenerator) -> tuple[Table, list[Row]]:
-    table = create_table(catalog, "shop.products", generated_schema("products"))
-    rows = gen.products(20)
-    table.append(to_arrow(table, rows))
-    return table, rows
+def generated(catalog: SqlCatalog, gen: EcommerceGenerator) -> GeneratedIcebergTable:
+    source = GeneratedIcebergTable(catalog, "shop.products", gen)
+    source.load(20)
+    return source
+
+
+@pytest.fixture
+def products(generated: GeneratedIcebergTable) -> tuple[Table, list[Row]]:
+    return generated.table, generated.generated
 
 
 def _sid(table: Table) -> int:
@@ -98,14 +106,10 @@ def _shape(events: list[ChangeEvent]) -> list[tuple[Any, ...]]:
 
 def _expected(before: dict[Key, Row], after: dict[Key, Row]) -> list[tuple[Any, ...]]:
     """The per-key changes from one table state to another, in the shape of :func:`_shape`."""
-    out = []
-    for key in sorted(before.keys() | after.keys()):
-        old, new = before.get(key), after.get(key)
-        if old is not None and new is not None and canonical_row(old) == canonical_row(new):
-            continue
-        op = "c" if old is None else "d" if new is None else "u"
-        out.append((op, key, old and canonical_row(old), new and canonical_row(new)))
-    return out
+    return [
+        (op, key, old and canonical_row(old), new and canonical_row(new))
+        for key, (op, old, new) in expected_changes(before, after).items()
+    ]
 
 
 # --------------------------------------------------------------------------- catalog
@@ -643,6 +647,101 @@ def test_bootstrap_reads_the_current_snapshot_and_moves_the_checkpoint(
     assert rebuild_from_events(events) == rows_by_key(read_snapshot(table), ("id",))
     assert consumer.position == current == Checkpoint.load(path).snapshot_id  # type: ignore[union-attr]
     assert consumer.poll().events == []
+
+
+# --------------------------------------------------------------------------- generated table
+
+
+def _event(op: str, key: int, before: Row | None, after: Row | None) -> ChangeEvent:
+    return ChangeEvent(op, (key,), before, after, source={}, commit_ts=0.0, observed_ts=None)
+
+
+def test_mismatches_name_lost_extra_repeated_and_wrong_events() -> None:
+    old, new = {"id": 1, "v": 1}, {"id": 1, "v": 2}
+    expected = expected_changes({(1,): old, (2,): {"id": 2}}, {(1,): new, (3,): {"id": 3}})
+    assert {k: v[0] for k, v in expected.items()} == {(1,): "u", (2,): "d", (3,): "c"}
+    right = [_event("u", 1, old, new), _event("d", 2, {"id": 2}, None)]
+    right.append(_event("c", 3, None, {"id": 3}))
+    assert mismatches(right, expected) == []
+    wrong = [_event("u", 1, old, old), _event("c", 3, None, {"id": 3}), _event("c", 3, None, {})]
+    wrong.append(_event("c", 4, None, {"id": 4}))
+    problems = mismatches(wrong, expected)
+    assert "key (3,): 2 events ['c', 'c'], expected 1" in problems
+    assert "key (2,): no event, expected op 'd' (lost)" in problems
+    assert "key (4,): unexpected 'c' event (nothing changed)" in problems
+    assert any(p.startswith("key (1,): after") for p in problems), problems
+
+
+def test_the_generated_table_records_what_each_write_should_change(
+    generated: GeneratedIcebergTable,
+) -> None:
+    writes = [
+        generated.upsert(3, 1, 2),
+        generated.delete_below("stock", 100),
+        generated.overwrite_range(16, 20, 2, 1, 1),
+        *generated.history(1, ("update", "delete", "insert original")),
+        *generated.round(random.Random(5), "round"),
+        generated.append(2),
+    ]
+    assert [w.operations for w in writes[:1]] == [["overwrite", "append", "append"]]
+    assert len(generated.writes) == 1 + len(writes) and generated.last_write is writes[-1]
+    for write in writes:
+        log = changes_between(generated.table, write.before, write.after)
+        assert mismatches(log.events, write.expected) == [], write
+        assert write.new_snapshots[-1] == write.after and write.metadata_commits == 1
+    assert writes[-1].after == generated.snapshot_id
+    assert _shape(diff_snapshots(generated.table, writes[0].before).events) == _expected(
+        rows_by_key(generated.generated, ("id",)), generated.rows
+    )
+    assert generated.current_rows() == generated.rows
+    assert generated.original(1) == generated.generated[0]
+    assert (
+        repr(generated)
+        == f"Iceberg shop.products ({len(generated.rows)} rows, snapshot {generated.snapshot_id})"
+    )
+    assert repr(writes[-1]).startswith("Write(append 2 new products: ")
+    with pytest.raises(ValueError, match="unknown writes"):
+        generated.history(1, ("upsert",))
+
+
+def test_a_merge_on_read_delete_and_expiry_are_recorded(generated: GeneratedIcebergTable) -> None:
+    write = generated.delete_positions([2, 3])
+    assert set(write.expected) == {(2,), (3,)} and write.operations == ["delete"]
+    assert [r["content"] for r in generated.live_delete_files()] == [1]
+    assert generated.current_rows() == generated.rows
+    expired, kept = generated.expire_all_but_current()
+    assert len(expired) == 1 and kept == [generated.snapshot_id]
+
+
+def test_consumer_runs_record_each_poll_and_resume_from_the_checkpoint(
+    generated: GeneratedIcebergTable, tmp_path: Path
+) -> None:
+    run = ConsumerRun(generated, tmp_path / "checkpoint.json")
+    first = run.start()
+    assert first.changelog.counts() == {"c": 20, "u": 0, "d": 0}
+    assert run.started_at == generated.snapshot_id == run.saved().snapshot_id  # type: ignore[union-attr]
+    generated.round(random.Random(1), "one")
+    run.poll()
+    run.stop()
+    generated.round(random.Random(2), "two")
+    resumed = run.restart("consumer 2")
+    assert run.restarted_at == run.stopped_at and resumed.consumer == "consumer 2"
+    assert all(mismatches(p.changelog.events, p.expected) == [] for p in run.polls)
+    assert rebuild_from_events(run.delivered) == generated.current_rows()
+    assert repr(run) == f"ConsumerRun(consumer 2 at {generated.snapshot_id}, 3 polls)"
+
+
+def test_a_warehouse_drops_its_tables_when_closed(tmp_path: Path) -> None:
+    warehouse = open_warehouse(tmp_path)
+    assert repr(warehouse) == "SQL catalog 'cdc' (sqlite)"
+    assert "warehouse" in warehouse.describe()
+    create_table(warehouse.catalog, "ns.t", generated_schema("products"))
+    warehouse.close()
+    reopened = open_catalog(tmp_path / "warehouse")
+    try:
+        assert reopened.list_namespaces() == []
+    finally:
+        reopened.engine.dispose()
 
 
 # --------------------------------------------------------------------------- benchmark

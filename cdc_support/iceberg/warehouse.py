@@ -1,0 +1,67 @@
+"""A throwaway warehouse: a SQL catalog and a folder of its own, dropped when closed.
+
+A SQLite file in the folder by default; with ``CDC_ICEBERG_CATALOG_URI`` set (e.g. a
+PostgreSQL URL) a catalog with a name of its own in that database, so that several
+warehouses share it and keep apart by catalog name. Closing drops the catalog's tables and
+namespaces (its rows in a shared database) and disposes of the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyiceberg.catalog.sql import SqlCatalog
+
+from cdc_support.iceberg.catalog import CATALOG_URI_ENV, open_catalog, redact_uri
+
+__all__ = ["IcebergWarehouse", "drop_all", "open_warehouse"]
+
+
+@dataclass(frozen=True)
+class IcebergWarehouse:
+    """A SQL catalog and the folder holding its warehouse (and anything else, e.g. checkpoints)."""
+
+    catalog: SqlCatalog
+    folder: Path
+    uri: str
+
+    def describe(self) -> str:
+        """Catalog name, database (password hidden) and warehouse, for a report."""
+        return (
+            f"SQL catalog {self.catalog.name!r} in {self.catalog.engine.dialect.name} "
+            f"({redact_uri(self.uri)}), warehouse {self.folder / 'warehouse'}"
+        )
+
+    def close(self) -> None:
+        """Drop the catalog's tables and namespaces, then dispose of its engine."""
+        try:
+            drop_all(self.catalog)
+        finally:
+            self.catalog.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SQL catalog {self.catalog.name!r} ({self.catalog.engine.dialect.name})"
+
+
+def open_warehouse(folder: Path, uri: str | None = None) -> IcebergWarehouse:
+    """A catalog with its warehouse in ``folder/warehouse``.
+
+    ``uri`` (else ``CDC_ICEBERG_CATALOG_URI``) names a shared catalog database, in which this
+    catalog gets a unique name; without either, a SQLite file in the warehouse.
+    """
+    warehouse = folder / "warehouse"
+    external = uri or os.environ.get(CATALOG_URI_ENV) or None
+    uri = external or f"sqlite:///{warehouse / 'catalog.db'}"
+    name = f"cdc_{uuid.uuid4().hex[:12]}" if external else "cdc"
+    return IcebergWarehouse(open_catalog(warehouse, uri=uri, name=name), folder, uri)
+
+
+def drop_all(catalog: SqlCatalog) -> None:
+    """Drop this catalog's tables and namespaces (its rows in a shared catalog database)."""
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            catalog.drop_table(identifier)
+        catalog.drop_namespace(namespace)

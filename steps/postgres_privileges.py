@@ -18,7 +18,7 @@ from steps.postgres_debezium import Capture
 
 
 @then("the connector streams as the replication role, not as a superuser")
-def streams_as_replication_role(capture: Capture, source_table: SourceTable):
+def streams_as_replication_role(capture: Capture, source_table: SourceTable) -> None:
     """pg_stat_replication names the role of the walsender that holds the connector's slot."""
     role = capture.connector.config["database.user"]
     slot = str(capture.connector.slot_name)
@@ -43,7 +43,7 @@ def streams_as_replication_role(capture: Capture, source_table: SourceTable):
 @then(parsers.parse("the replication role may read the {table} table but not write it"))
 def role_reads_but_cannot_write(
     capture: Capture, source_table: SourceTable, pg_database: PgDatabase, table: str
-):
+) -> None:
     """SELECT (granted for the snapshot) only; INSERT, UPDATE, DELETE are refused."""
     role = capture.connector.config["database.user"]
     privileges = table_privileges(source_table.conn, role, table)

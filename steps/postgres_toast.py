@@ -119,7 +119,9 @@ def _capture(
     "Debezium captures the documents table with its default placeholder",
     target_fixture="documents_capture",
 )
-def capture_default(debezium_connector_factory, kafka_reader_factory, documents: Documents):
+def capture_default(
+    debezium_connector_factory, kafka_reader_factory, documents: Documents
+) -> DocumentCapture:
     """unavailable.value.placeholder left at Debezium's default."""
     return _capture(debezium_connector_factory, kafka_reader_factory, documents, None)
 
@@ -132,7 +134,7 @@ def capture_default(debezium_connector_factory, kafka_reader_factory, documents:
 )
 def capture_with_placeholder(
     debezium_connector_factory, kafka_reader_factory, documents: Documents, value: str
-):
+) -> DocumentCapture:
     """The placeholder is a connector setting."""
     return _capture(debezium_connector_factory, kafka_reader_factory, documents, value)
 
@@ -204,7 +206,9 @@ def _rebuilt_equals(
         "with {repaired:d} event repaired"
     )
 )
-def rebuilt_default(documents_capture: DocumentCapture, documents: Documents, repaired: int):
+def rebuilt_default(
+    documents_capture: DocumentCapture, documents: Documents, repaired: int
+) -> None:
     """The replay keeps the previous value where the placeholder stands."""
     _rebuilt_equals(documents_capture, documents, UNAVAILABLE_VALUE_PLACEHOLDER, repaired)
 
@@ -217,6 +221,6 @@ def rebuilt_default(documents_capture: DocumentCapture, documents: Documents, re
 )
 def rebuilt_custom(
     documents_capture: DocumentCapture, documents: Documents, value: str, repaired: int
-):
+) -> None:
     """A replay must use the connector's placeholder, not Debezium's default."""
     _rebuilt_equals(documents_capture, documents, value, repaired)

@@ -16,6 +16,7 @@ from cdc_support.postgres.tables import (
     insert_rows,
     update_one,
 )
+from cdc_support.sinks.config import table_format
 from cdc_support.sinks.dlq import count_records
 from cdc_support.waiting import wait_until
 from cdc_support.workload import NORMALIZERS
@@ -25,7 +26,6 @@ from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal
 
 TIMEOUT = 120.0
-FORMATS = {"Delta": "delta", "Iceberg": "iceberg"}
 NOTES = "notes"
 
 
@@ -47,7 +47,7 @@ def notes_captured(pg_conn: Any, debezium_connector_factory: Callable, count: in
 @given(parsers.parse("a sink worker applies the notes topic to a new {fmt} table with --key {key}"))
 def notes_worker(sink_notes: dict, sink_worker_factory: Callable, fmt: str, key: str) -> None:
     """Started on the topic; the snapshot's rows are in when this returns."""
-    worker = sink_worker_factory(sink_notes["topic"], format=FORMATS[fmt], key=(key,))
+    worker = sink_worker_factory(sink_notes["topic"], format=table_format(fmt), key=(key,))
     worker.wait_applied(sink_notes["count"], timeout=TIMEOUT)
     sink_notes["worker"] = worker
 
@@ -109,9 +109,13 @@ def keyless_tombstones_skipped(sink_notes: dict, cdc_stack: Any, count: int) -> 
         "a sink worker is started on the notes topic for a new {fmt} table with --key {key}"
     )
 )
-def notes_worker_refused(sink_notes: dict, sink_worker_factory: Callable, fmt: str, key: str):
+def notes_worker_refused(
+    sink_notes: dict, sink_worker_factory: Callable, fmt: str, key: str
+) -> None:
     """Run in the foreground: it is expected to stop by itself."""
-    worker = sink_worker_factory(sink_notes["topic"], format=FORMATS[fmt], key=(key,), start=False)
+    worker = sink_worker_factory(
+        sink_notes["topic"], format=table_format(fmt), key=(key,), start=False
+    )
     sink_notes["worker"] = worker
     sink_notes["result"] = worker.run_until_exit(timeout=TIMEOUT)
     evidence.attach_text("worker output", sink_notes["result"].stderr[-4000:])

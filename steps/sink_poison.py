@@ -12,6 +12,7 @@ from pytest_bdd import given, parsers, then, when
 
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.sinks.commit_log import audit
+from cdc_support.sinks.config import table_format
 from cdc_support.sinks.dlq import count_records, read_dead_letters
 from cdc_support.sinks.envelopes import Changes, customer_changes
 from cdc_support.sinks.poison import (
@@ -28,7 +29,6 @@ from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal
 
 TIMEOUT = 120.0
-FORMATS = {"Delta": "delta", "Iceberg": "iceberg"}
 
 
 @dataclass
@@ -130,7 +130,7 @@ def poison_in_the_middle(poison_topic: PoisonTopic, datatable: list[list[str]]) 
 @when(parsers.parse("a sink worker applies the topic to a new {fmt} table"))
 def worker_on_topic(poison_topic: PoisonTopic, sink_worker_factory: Callable, fmt: str) -> None:
     """Started after everything was written: its first batch holds the poison records."""
-    poison_topic.worker = sink_worker_factory(poison_topic.name, format=FORMATS[fmt])
+    poison_topic.worker = sink_worker_factory(poison_topic.name, format=table_format(fmt))
 
 
 @then(
@@ -197,12 +197,12 @@ def still_running(poison_topic: PoisonTopic, count: int) -> None:
         "a sink worker applied the first half of the topic to a new {fmt} table and was stopped"
     )
 )
-def first_half_applied(poison_topic: PoisonTopic, sink_worker_factory: Callable, fmt: str):
+def first_half_applied(poison_topic: PoisonTopic, sink_worker_factory: Callable, fmt: str) -> None:
     """The table exists with the first half's rows; the worker stopped with SIGTERM."""
     records = poison_topic.changes.records
     first = records[: len(records) // 2]
     produce_to_new_topic(poison_topic.bootstrap, poison_topic.name, first)
-    worker = sink_worker_factory(poison_topic.name, format=FORMATS[fmt])
+    worker = sink_worker_factory(poison_topic.name, format=table_format(fmt))
     worker.wait_applied(sum(1 for _, v in first if v is not None), timeout=TIMEOUT)
     worker.stop()
     poison_topic.worker = worker

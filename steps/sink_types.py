@@ -11,6 +11,7 @@ from pytest_bdd import given, parsers, then, when
 from cdc_support.kafka.topics import read_json_values
 from cdc_support.postgres.tables import fetch_rows, toast_bytes
 from cdc_support.sinks.columns import SINK_CONNECTOR_SETTINGS
+from cdc_support.sinks.config import table_format
 from cdc_support.sinks.dlq import read_dead_letters
 from cdc_support.sinks.samples import (
     DOCUMENTS,
@@ -41,7 +42,6 @@ from pytest_cdc.sink_fixtures import SinkWorkerProcess
 
 SIZE = 10_000
 TIMEOUT = 180.0
-FORMATS = {"Delta": "delta", "Iceberg": "iceberg"}
 
 
 def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -> SourceTable:
@@ -51,20 +51,14 @@ def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -
     return SourceTable(conn, table, connector.topic(table))
 
 
-def _kind(fmt: str) -> str:
-    assert fmt in FORMATS, f"unknown table format {fmt!r}; use one of {list(FORMATS)}"
-    return FORMATS[fmt]
-
-
-# --------------------------------------------------------------------------- given
-
-
 @given(
     "a PostgreSQL table with a column of each common type, captured by Debezium with value "
     "schemas and numeric source types",
     target_fixture="sink_source",
 )
-def typed_table(pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]):
+def typed_table(
+    pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
+) -> SourceTable:
     """``typed_sample`` (no rows yet), and a connector with :data:`SINK_CONNECTOR_SETTINGS`."""
     create_typed_table(pg_conn)
     return _capture(debezium_connector_factory, pg_conn, TYPED_TABLE)
@@ -74,7 +68,9 @@ def typed_table(pg_conn: Any, debezium_connector_factory: Callable[..., Debezium
     "a documents table with REPLICA IDENTITY DEFAULT, captured by Debezium for a sink",
     target_fixture="sink_source",
 )
-def documents_table(pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]):
+def documents_table(
+    pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
+) -> SourceTable:
     """``documents (id, title, body text, attachment bytea)``: updates carry the key only."""
     create_documents(pg_conn)
     return _capture(debezium_connector_factory, pg_conn, DOCUMENTS)
@@ -84,9 +80,11 @@ def documents_table(pg_conn: Any, debezium_connector_factory: Callable[..., Debe
     parsers.parse("a sink worker applies that table's topic to a new {fmt} table"),
     target_fixture="sink_worker",
 )
-def running_worker(fmt: str, sink_source: SourceTable, sink_worker_factory: Callable):
+def running_worker(
+    fmt: str, sink_source: SourceTable, sink_worker_factory: Callable
+) -> SinkWorkerProcess:
     """``cdc-spec sink`` on the table's topic, running."""
-    worker = sink_worker_factory(sink_source.topic, format=_kind(fmt))
+    worker = sink_worker_factory(sink_source.topic, format=table_format(fmt))
     evidence.attach_text("sink worker command line", " ".join(worker.command))
     return worker
 
@@ -95,18 +93,17 @@ def running_worker(fmt: str, sink_source: SourceTable, sink_worker_factory: Call
     parsers.parse("a sink worker for the documents topic and a new {fmt} table, not started yet"),
     target_fixture="sink_worker",
 )
-def idle_worker(fmt: str, sink_source: SourceTable, sink_worker_factory: Callable):
+def idle_worker(
+    fmt: str, sink_source: SourceTable, sink_worker_factory: Callable
+) -> SinkWorkerProcess:
     """The worker's options are set; it starts in a later step."""
-    worker = sink_worker_factory(sink_source.topic, format=_kind(fmt), start=False)
+    worker = sink_worker_factory(sink_source.topic, format=table_format(fmt), start=False)
     evidence.attach_text("sink worker command line", " ".join(worker.command))
     return worker
 
 
-# --------------------------------------------------------------------------- when
-
-
 @when("3 rows with edge values are inserted, and the amount and the tags of row 2 are updated")
-def typed_rows(sink_source: SourceTable):
+def typed_rows(sink_source: SourceTable) -> None:
     """Each its own transaction; the update sets numeric(38,10)'s largest value."""
     for row in TYPED_ROWS:
         insert_typed_row(sink_source.conn, row)
@@ -115,14 +112,10 @@ def typed_rows(sink_source: SourceTable):
     sink_source.changes += len(TYPED_ROWS) + 1
 
 
-def _amounts(text: str) -> list[str]:
-    return text.replace(" and ", ", ").split(", ")
-
-
 @when(parsers.parse("rows with the amounts {amounts} are inserted"))
-def rows_with_amounts(sink_source: SourceTable, amounts: str):
+def rows_with_amounts(sink_source: SourceTable, amounts: str) -> None:
     """One row per amount (other columns null), each its own transaction."""
-    sink_source.insert_amounts(_amounts(amounts))
+    sink_source.insert_amounts(amounts)
 
 
 @when(
@@ -131,24 +124,24 @@ def rows_with_amounts(sink_source: SourceTable, amounts: str):
         "are inserted"
     )
 )
-def widened_then_rows(sink_source: SourceTable, kind: str, amounts: str):
+def widened_then_rows(sink_source: SourceTable, kind: str, amounts: str) -> None:
     """ALTER COLUMN ... TYPE: the sink table's column stays decimal(38,10)."""
     alter_column_type(sink_source.conn, "amount", kind)
-    sink_source.insert_amounts(_amounts(amounts))
+    sink_source.insert_amounts(amounts)
 
 
 @when(
     "document 2 is inserted with a 10 kB random body and attachment, and then only its title "
     "is updated"
 )
-def document_2(sink_source: SourceTable):
+def document_2(sink_source: SourceTable) -> None:
     """Both change events wait in the topic for the worker."""
     sink_source.insert_document(2, SIZE)
     sink_source.rename_document(2)
 
 
 @when("the sink worker starts and applies both events of document 2 in one batch")
-def start_worker(sink_worker: SinkWorkerProcess, sink_source: SourceTable):
+def start_worker(sink_worker: SinkWorkerProcess, sink_source: SourceTable) -> None:
     """The commit log shows the insert and the update of key 2 in one commit."""
     sink_worker.start()
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
@@ -158,23 +151,20 @@ def start_worker(sink_worker: SinkWorkerProcess, sink_source: SourceTable):
 
 
 @when("document 1 is inserted with a 10 kB random body and attachment, and applied")
-def document_1(sink_source: SourceTable, sink_worker: SinkWorkerProcess):
+def document_1(sink_source: SourceTable, sink_worker: SinkWorkerProcess) -> None:
     """Committed to the table before its update comes."""
     sink_source.insert_document(1, SIZE)
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
 
 
 @when("only the title of document 1 is updated")
-def update_document_1(sink_source: SourceTable):
+def update_document_1(sink_source: SourceTable) -> None:
     """The WAL record holds the key and the title; body and attachment stay in TOAST."""
     sink_source.rename_document(1)
 
 
-# --------------------------------------------------------------------------- then
-
-
 @then(parsers.parse("the {fmt} table holds every source row with exactly its values"))
-def exact_values(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str):
+def exact_values(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str) -> None:
     """Each value equal, and of the same Python type, to what the source holds (Delta: a time
     as µs since midnight, a uuid as text)."""
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
@@ -194,7 +184,7 @@ def exact_values(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: 
 
 
 @then(parsers.parse("the {fmt} table's columns have these types:"))
-def column_types(sink_worker: SinkWorkerProcess, fmt: str, datatable: list[list[str]]):
+def column_types(sink_worker: SinkWorkerProcess, fmt: str, datatable: list[list[str]]) -> None:
     """The format's own type names (Delta's schema, Iceberg's schema)."""
     header, *rows = datatable
     wanted = {r[0]: r[header.index(fmt)] for r in rows}
@@ -216,7 +206,7 @@ def dead_letters(
     second: str,
     first_reason: str,
     second_reason: str,
-):
+) -> None:
     """Each record as Debezium wrote it, with ``cdc.dlq.reason`` naming the column."""
     letters = read_dead_letters(
         cdc_stack.kafka_bootstrap, sink_worker.config.dead_letter_topic, count=2, timeout=TIMEOUT
@@ -234,7 +224,9 @@ def dead_letters(
         "the {fmt} table holds exactly the {count:d} rows whose amount fits, with their amounts"
     )
 )
-def fitting_rows(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str, count: int):
+def fitting_rows(
+    sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str, count: int
+) -> None:
     """The worker went on after each dead letter: every other row is in the table."""
     sink_worker.wait_applied(count, timeout=TIMEOUT)
     source = fetch_typed_rows(sink_source.conn)
@@ -247,7 +239,7 @@ def fitting_rows(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: 
 
 
 @then("both update events carry Debezium's placeholder for the body and the attachment")
-def placeholders_sent(sink_source: SourceTable, cdc_stack: Any):
+def placeholders_sent(sink_source: SourceTable, cdc_stack: Any) -> None:
     """As the connector wrote them to the topic (the large values are stored out of line)."""
     stored = toast_bytes(sink_source.conn, DOCUMENTS)
     values = read_json_values(
@@ -270,7 +262,7 @@ def placeholders_sent(sink_source: SourceTable, cdc_stack: Any):
         "the {fmt} table equals the documents table, with the real 10 kB bodies and attachments"
     )
 )
-def documents_equal(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str):
+def documents_equal(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str) -> None:
     """Every column of every row equal to the source's, never the placeholder."""
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
     source = {(r["id"],): r for r in fetch_rows(sink_source.conn, DOCUMENTS)}
@@ -288,7 +280,7 @@ def documents_equal(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fm
 )
 def unavailable_counted(
     sink_worker: SinkWorkerProcess, events: int, in_batch: int, from_table: int
-):
+) -> None:
     """Metric ``cdc_sink_unavailable_events_total``; commit log: ``summary.unavailable`` per
     batch, ``detail.unavailable_rows`` (rows the table had to fill)."""
     counts = {

@@ -1,1 +1,3 @@
-"""MySQL/MariaDB: addresses and connections, and the native binlog reader."""
+"""MySQL/MariaDB: addresses, connections and tables, the native binlog reader, and the two
+binlog capture approaches (Debezium's connector, the native reader) behind
+:class:`cdc_support.capture.CaptureApproach`."""

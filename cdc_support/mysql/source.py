@@ -3,7 +3,8 @@
 Same rows as :mod:`cdc_support.workload` (same seeds give the same values), in MySQL types:
 ``BIGINT`` keys, ``VARCHAR``/``CHAR`` text, ``DECIMAL`` money, ``TIMESTAMP(6)`` times. The
 server runs in UTC, so a ``TIMESTAMP`` read back is the UTC wall time; :func:`fetch_table`
-returns it as an aware UTC ``datetime`` like PostgreSQL's ``timestamptz``.
+returns it as an aware UTC ``datetime`` like PostgreSQL's ``timestamptz``. :class:`MySqlTable`
+faces one such table for the scenarios (rows, inserts, statements, workload).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -19,6 +20,7 @@ import pymysql
 from pymysql.cursors import DictCursor
 
 from cdc_support.workload import (
+    KEY_COLUMNS,
     WORKLOAD_TABLES,
     EcommerceGenerator,
     Operation,
@@ -268,3 +270,47 @@ def mixed_workload(
 def rows_as_utc(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows with naive datetimes marked as UTC (for generated rows shown next to read ones)."""
     return [_utc_row(row) for row in rows]
+
+
+@dataclass
+class MySqlTable:
+    """One generated table in a MySQL/MariaDB database, written through an admin connection."""
+
+    conn: pymysql.Connection = field(repr=False)
+    name: str
+    key: tuple[str, ...]
+    schema: str
+
+    @classmethod
+    def create(cls, conn: pymysql.Connection, name: str, schema: str) -> MySqlTable:
+        """Create the generated table ``name`` (customers, products, orders) and face it."""
+        create_table(conn, name)
+        return cls(conn, name, KEY_COLUMNS[name], schema)
+
+    def rows(self) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The table's current contents by key (timestamps as aware UTC)."""
+        return fetch_table(self.conn, self.name, self.key)
+
+    def insert(self, rows: Sequence[Mapping[str, Any]], *, each: bool = True) -> None:
+        """Insert rows: one transaction per row, or (``each=False``) all in one."""
+        if not each:
+            insert_rows(self.conn, self.name, rows)
+            return
+        for row in rows:
+            insert_rows(self.conn, self.name, [row])
+
+    def execute(self, statement: str, args: tuple[Any, ...] = ()) -> None:
+        """Run one statement (autocommit)."""
+        with self.conn.cursor() as cur:
+            cur.execute(statement, args)
+
+    def add_column(self, column: str, sql_type: str = "VARCHAR(16) NULL") -> None:
+        """ALTER TABLE ... ADD COLUMN (an implicit commit in MySQL/MariaDB)."""
+        self.execute(f"ALTER TABLE `{self.name}` ADD COLUMN `{column}` {sql_type}")
+
+    def workload(self, gen: EcommerceGenerator, count: int) -> list[Operation]:
+        """Run ``count`` single-statement inserts/updates/deletes (:func:`mixed_workload`)."""
+        return mixed_workload(self.conn, gen, count, table=self.name)
+
+    def __repr__(self) -> str:
+        return f"MySqlTable({self.schema}.{self.name})"

@@ -1,17 +1,10 @@
-"""The one interface every PostgreSQL CDC approach offers, and a background poll loop.
+"""PostgreSQL approaches' shared pieces: a checkpoint file and a background poll loop.
 
-A scenario (or a script) starts an approach on a table, writes, reads what it delivered,
-stops and restarts it, and closes it — the same calls whatever the approach::
+:class:`CaptureApproach` and :class:`Declared` live in :mod:`cdc_support.capture` (they are
+the same for every source) and are re-exported here.
 
-    approach.start()                 # first start installs what it needs on the source
-    ...writes...
-    events = approach.wait_events(lambda evs: len(evs) >= 3, expected="3 events", timeout=30)
-    approach.stop()                  # stop consuming; the position is kept
-    approach.start()                 # resume from the saved position
-    approach.close()                 # stop and remove everything it installed (idempotent)
-
-``declared`` says what the approach is documented to do; the scenarios of
-``features/postgres/approaches.feature`` check each claim against a real server.
+The scenarios of ``features/postgres/approaches.feature`` check each approach's ``declared``
+claims against a real server.
 """
 
 from __future__ import annotations
@@ -22,31 +15,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
+from cdc_support.capture import CaptureApproach, Declared
 from cdc_support.events import ChangeEvent
-from cdc_support.waiting import wait_until
 
 __all__ = ["CaptureApproach", "Checkpoint", "Declared", "PolledCapture"]
-
-
-@dataclass(frozen=True)
-class Declared:
-    """What an approach is documented to do (checked by the scenarios, shown in the report)."""
-
-    hard_deletes: bool
-    intermediate_updates: bool
-    before_image: bool
-    restart_without_loss: bool
-    schema_change: bool
-    how: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict (for JSON attachments)."""
-        return asdict(self)
 
 
 class Checkpoint:
@@ -82,66 +58,6 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({self.path or 'memory'})"
-
-
-class CaptureApproach(abc.ABC):
-    """One way of capturing a PostgreSQL table's changes as :class:`ChangeEvent`\\ s."""
-
-    name: ClassVar[str]
-    declared: ClassVar[Declared]
-
-    def __init__(self, table: str, key: tuple[str, ...]) -> None:
-        self.table = table
-        self.key = tuple(key)
-
-    @abc.abstractmethod
-    def start(self) -> None:
-        """Start (the first time: install what the approach needs) or resume consuming."""
-
-    @abc.abstractmethod
-    def stop(self) -> None:
-        """Stop consuming; the position is kept so ``start()`` resumes after it."""
-
-    @abc.abstractmethod
-    def delivered(self) -> list[ChangeEvent]:
-        """Every change event delivered so far (across restarts), in delivery order."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Stop and remove from the source everything the approach installed (idempotent)."""
-
-    def between_polls(self) -> contextlib.AbstractContextManager[None]:
-        """Hold off the next poll while the block runs (a no-op for log-based approaches)."""
-        return contextlib.nullcontext()
-
-    def describe(self) -> dict[str, Any]:
-        """What the report shows about this instance."""
-        return {"approach": self.name, "table": self.table, "key": list(self.key)}
-
-    def wait_events(
-        self,
-        done: Callable[[list[ChangeEvent]], bool],
-        *,
-        expected: str,
-        timeout: float,
-    ) -> list[ChangeEvent]:
-        """Poll :meth:`delivered` until ``done(events)``; WaitTimeout naming expected vs seen."""
-        return wait_until(
-            self.delivered,
-            done=done,
-            timeout=timeout,
-            interval=0.05,
-            expected=f"{expected} from {self.name}",
-            describe=_describe_events,
-        )
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-def _describe_events(events: list[ChangeEvent]) -> str:
-    tail = ", ".join(f"{e.op}{list(e.key)}" for e in events[-8:])
-    return f"{len(events)} events (last: {tail or 'none'})"
 
 
 class PolledCapture(CaptureApproach):

@@ -13,9 +13,18 @@ from cdc_support.sinks.dlq import dlq_topic_for
 from cdc_support.sinks.errors import SinkConfigError
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER
 
-__all__ = ["FORMATS", "SinkTarget", "WorkerConfig"]
+__all__ = ["FORMATS", "SinkTarget", "WorkerConfig", "table_format"]
 
 FORMATS = ("delta", "iceberg")
+FORMAT_NAMES = {"Delta": "delta", "Iceberg": "iceberg"}
+"""How features name the table formats."""
+
+
+def table_format(name: str) -> str:
+    """``delta`` or ``iceberg`` for a feature's "Delta" or "Iceberg" (ValueError otherwise)."""
+    if name not in FORMAT_NAMES:
+        raise ValueError(f"unknown table format {name!r}; use one of {', '.join(FORMAT_NAMES)}")
+    return FORMAT_NAMES[name]
 
 
 @dataclass(frozen=True)

@@ -306,9 +306,10 @@ class SourceTable:
     def __repr__(self) -> str:
         return f"{self.table} ({self.changes} change events)"
 
-    def insert_amounts(self, amounts: Sequence[str]) -> None:
-        """One :data:`TYPED_TABLE` row per amount (other columns null), each committed."""
-        for text in amounts:
+    def insert_amounts(self, amounts: str) -> None:
+        """One :data:`TYPED_TABLE` row per amount of "1.5, 2 and 3" (other columns null),
+        each committed."""
+        for text in amounts.replace(" and ", ", ").split(", "):
             insert_typed_row(self.conn, {"id": self.next_id, "amount": Decimal(text)}, self.table)
             self.next_id += 1
             self.changes += 1

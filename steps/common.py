@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pytest
 from pytest_bdd import given, parsers
 
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.checks.lag import LagStats, lag_plot_png
+from cdc_support.postgres.connection import PgConnection
 from cdc_support.workload import (
     KEY_COLUMNS,
     NORMALIZERS,
@@ -27,7 +27,7 @@ from pytest_cdc.janitor import PgDatabase
 class SourceTable:
     """The source table a scenario writes to, with what was written to it."""
 
-    conn: psycopg.Connection
+    conn: PgConnection
     name: str
     key: tuple[str, ...]
     database: PgDatabase
@@ -46,7 +46,7 @@ class SourceTable:
 class SourceDatabase:
     """This scenario's database and a connection to it (short repr for the report)."""
 
-    conn: psycopg.Connection
+    conn: PgConnection
     database: PgDatabase
 
     def __repr__(self) -> str:
@@ -54,7 +54,7 @@ class SourceDatabase:
 
 
 @pytest.fixture
-def source_db(pg_conn: psycopg.Connection, pg_database: PgDatabase) -> SourceDatabase:
+def source_db(pg_conn: PgConnection, pg_database: PgDatabase) -> SourceDatabase:
     """The scenario's own PostgreSQL database, as steps see it."""
     return SourceDatabase(pg_conn, pg_database)
 
@@ -62,14 +62,14 @@ def source_db(pg_conn: psycopg.Connection, pg_database: PgDatabase) -> SourceDat
 @given(
     parsers.parse("a {table} table in a fresh PostgreSQL database"), target_fixture="source_table"
 )
-def fresh_source_table(table: str, source_db: SourceDatabase):
+def fresh_source_table(table: str, source_db: SourceDatabase) -> SourceTable:
     """Create the e-commerce schema in this scenario's own database."""
     create_schema(source_db.conn)
     return SourceTable(source_db.conn, table, KEY_COLUMNS[table], source_db.database)
 
 
 @given(parsers.parse("{count:d} {table} generated with seed {seed:d}"))
-def seed_rows(source_table: SourceTable, count: int, table: str, seed: int):
+def seed_rows(source_table: SourceTable, count: int, table: str, seed: int) -> None:
     """Bulk-load generated rows with COPY."""
     gen = EcommerceGenerator(seed)
     rows = getattr(gen, table)(count)

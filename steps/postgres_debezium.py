@@ -12,6 +12,8 @@ from cdc_support.checks.integrity import check_commit_order, rebuild_from_events
 from cdc_support.checks.lag import lag_samples
 from cdc_support.events import ChangeEvent, Tombstone
 from cdc_support.kafka.topics import TopicReader
+from cdc_support.postgres.single_row import SingleRowStory, insert_marker, write_single_row_story
+from cdc_support.postgres.source import set_replica_identity
 from cdc_support.workload import EcommerceGenerator, mixed_workload
 from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
@@ -36,19 +38,6 @@ class Capture:
         return f"Capture({self.connector.name})"
 
 
-@dataclass
-class SingleRowStory:
-    """What the scenario did to one row: its states before/after each write."""
-
-    key: tuple[Any, ...]
-    inserted: dict[str, Any]
-    updated: dict[str, Any] | None
-    ops: tuple[str, ...]
-
-    def __repr__(self) -> str:
-        return f"wrote {', '.join(self.ops)} for key {self.key}"
-
-
 def _capture(
     factory: Callable[..., DebeziumConnector],
     reader_factory: Callable[..., TopicReader],
@@ -66,7 +55,12 @@ def _capture(
 
 @given(parsers.parse("a Debezium connector captures the {table} table"), target_fixture="capture")
 @when(parsers.parse("a Debezium connector captures the {table} table"), target_fixture="capture")
-def connector_captures(debezium_connector_factory, kafka_reader_factory, source_table, table):
+def connector_captures(
+    debezium_connector_factory: Callable[..., DebeziumConnector],
+    kafka_reader_factory: Callable[..., TopicReader],
+    source_table: SourceTable,
+    table: str,
+) -> Capture:
     """Register the connector (snapshot.mode=initial) and wait until it is RUNNING."""
     assert table == source_table.name
     return _capture(debezium_connector_factory, kafka_reader_factory, source_table)
@@ -79,8 +73,12 @@ def connector_captures(debezium_connector_factory, kafka_reader_factory, source_
     target_fixture="capture",
 )
 def connector_with_tombstones(
-    debezium_connector_factory, kafka_reader_factory, source_table, table, setting
-):
+    debezium_connector_factory: Callable[..., DebeziumConnector],
+    kafka_reader_factory: Callable[..., TopicReader],
+    source_table: SourceTable,
+    table: str,
+    setting: str,
+) -> Capture:
     """Register the connector with tombstones.on.delete set as the example says."""
     assert setting in ("true", "false"), f"tombstones.on.delete must be true|false, not {setting}"
     return _capture(
@@ -92,40 +90,22 @@ def connector_with_tombstones(
 
 
 @given(parsers.parse("the {table} table has REPLICA IDENTITY {identity}"))
-def replica_identity(source_table: SourceTable, table: str, identity: str):
+def replica_identity(source_table: SourceTable, table: str, identity: str) -> None:
     """FULL logs whole old rows; DEFAULT logs only the primary key of changed rows."""
     assert identity in ("FULL", "DEFAULT"), identity
-    source_table.conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY {identity}")
-
-
-def _write_story(source_table: SourceTable, *, update: bool) -> SingleRowStory:
-    gen = EcommerceGenerator(seed=1001)
-    row = gen.customer(key=1)
-    conn = source_table.conn
-    cols = ", ".join(row)
-    marks = ", ".join(["%s"] * len(row))
-    conn.execute(f"INSERT INTO customers ({cols}) VALUES ({marks})", list(row.values()))
-    ops = ["c"]
-    updated = None
-    if update:
-        updated = {**row, "full_name": row["full_name"] + " Jr."}
-        conn.execute("UPDATE customers SET full_name = %s WHERE id = 1", (updated["full_name"],))
-        ops.append("u")
-    conn.execute("DELETE FROM customers WHERE id = 1")
-    ops.append("d")
-    return SingleRowStory(key=(1,), inserted=row, updated=updated, ops=tuple(ops))
+    set_replica_identity(source_table.conn, table, identity)
 
 
 @when("I insert customer 1, update its name, then delete it", target_fixture="story")
-def insert_update_delete(source_table: SourceTable):
+def insert_update_delete(source_table: SourceTable) -> SingleRowStory:
     """Three transactions on one row."""
-    return _write_story(source_table, update=True)
+    return write_single_row_story(source_table.conn, update=True)
 
 
 @when("I insert customer 1, then delete it", target_fixture="story")
-def insert_delete(source_table: SourceTable):
+def insert_delete(source_table: SourceTable) -> SingleRowStory:
     """Two transactions on one row."""
-    return _write_story(source_table, update=False)
+    return write_single_row_story(source_table.conn, update=False)
 
 
 def _story_records(capture: Capture, story: SingleRowStory) -> list[ChangeEvent | Tombstone]:
@@ -147,7 +127,7 @@ def _event(capture: Capture, story: SingleRowStory, op: str) -> ChangeEvent:
 
 
 @then(parsers.parse('the {table} topic holds {count:d} events with op "{op}"'))
-def topic_holds_events(capture: Capture, table: str, count: int, op: str):
+def topic_holds_events(capture: Capture, table: str, count: int, op: str) -> None:
     """Read until `count` events arrived, then check they all carry `op`."""
     seen = capture.reader.read_count(count, timeout=EVENT_TIMEOUT)
     evidence.attach_events(f"first {table} events", seen.events)
@@ -157,14 +137,14 @@ def topic_holds_events(capture: Capture, table: str, count: int, op: str):
 
 
 @then("every snapshot event's after-image equals its source row")
-def snapshot_equals_source(capture: Capture, source_table: SourceTable):
+def snapshot_equals_source(capture: Capture, source_table: SourceTable) -> None:
     """The snapshot, replayed, is the table."""
     rebuilt = rebuild_from_events(capture.reader.seen.events)
     assert_tables_equal(source_table.rows(), rebuilt, "snapshot vs source")
 
 
 @then(parsers.parse('the {table} topic holds the events "{ops}" for customer 1 in that order'))
-def events_in_order(capture: Capture, story: SingleRowStory, table: str, ops: str):
+def events_in_order(capture: Capture, story: SingleRowStory, table: str, ops: str) -> None:
     """Per key, events arrive in commit order (source LSNs never go backwards)."""
     records = [r for r in _story_records(capture, story) if isinstance(r, ChangeEvent)]
     expected = [o.strip() for o in ops.split(",")]
@@ -174,7 +154,7 @@ def events_in_order(capture: Capture, story: SingleRowStory, table: str, ops: st
 
 
 @then("the update event has the old name before and the new name after")
-def update_before_after(capture: Capture, story: SingleRowStory):
+def update_before_after(capture: Capture, story: SingleRowStory) -> None:
     """The update event carries both images."""
     event = _event(capture, story, "u")
     assert story.updated is not None
@@ -184,7 +164,7 @@ def update_before_after(capture: Capture, story: SingleRowStory):
 
 
 @then("the delete event has the row before and no after")
-def delete_before_no_after(capture: Capture, story: SingleRowStory):
+def delete_before_no_after(capture: Capture, story: SingleRowStory) -> None:
     """A delete carries the removed row as before, and after=null."""
     event = _event(capture, story, "d")
     assert event.after is None
@@ -218,7 +198,7 @@ def _check_before(event: ChangeEvent, expectation: str, story: SingleRowStory, w
 
 
 @then(parsers.parse("the update event's before-image is {expectation}"))
-def update_before_image(capture: Capture, story: SingleRowStory, expectation: str):
+def update_before_image(capture: Capture, story: SingleRowStory, expectation: str) -> None:
     """What the update's `before` holds depends on REPLICA IDENTITY."""
     event = _event(capture, story, "u")
     evidence.attach_json("update event", event.to_json_dict())
@@ -226,7 +206,7 @@ def update_before_image(capture: Capture, story: SingleRowStory, expectation: st
 
 
 @then(parsers.parse("the delete event's before-image is {expectation}"))
-def delete_before_image(capture: Capture, story: SingleRowStory, expectation: str):
+def delete_before_image(capture: Capture, story: SingleRowStory, expectation: str) -> None:
     """What the delete's `before` holds depends on REPLICA IDENTITY."""
     event = _event(capture, story, "d")
     evidence.attach_json("delete event", event.to_json_dict())
@@ -234,7 +214,7 @@ def delete_before_image(capture: Capture, story: SingleRowStory, expectation: st
 
 
 @then("the delete event is followed by a tombstone for key 1")
-def delete_then_tombstone(capture: Capture, story: SingleRowStory):
+def delete_then_tombstone(capture: Capture, story: SingleRowStory) -> None:
     """Debezium emits a null-value record after the delete so log compaction drops the key."""
     capture.reader.read_until(
         lambda seen: any(t.key == story.key for t in seen.tombstones),
@@ -248,20 +228,14 @@ def delete_then_tombstone(capture: Capture, story: SingleRowStory):
 
 
 @then("the delete event is the last record, with no tombstone")
-def delete_is_last(capture: Capture, story: SingleRowStory):
+def delete_is_last(capture: Capture, story: SingleRowStory) -> None:
     """With tombstones.on.delete=false nothing follows the delete.
 
     To prove the absence, a marker row is written after the delete and read back: everything
     committed before the marker has been delivered by then (one partition, commit order).
     """
     capture.reader.read_count(len(story.ops), timeout=EVENT_TIMEOUT)
-    marker = EcommerceGenerator(seed=2002).customer(key=999)
-    conn = capture.source.conn
-    cols = ", ".join(marker)
-    conn.execute(
-        f"INSERT INTO customers ({cols}) VALUES ({', '.join(['%s'] * len(marker))})",
-        list(marker.values()),
-    )
+    insert_marker(capture.source.conn, 999)
     capture.reader.read_until(
         lambda seen: any(e.key == (999,) for e in seen.events),
         timeout=EVENT_TIMEOUT,
@@ -274,7 +248,7 @@ def delete_is_last(capture: Capture, story: SingleRowStory):
 
 
 @given(parsers.parse("the snapshot of {count:d} {table} has arrived"))
-def snapshot_arrived(capture: Capture, count: int, table: str):
+def snapshot_arrived(capture: Capture, count: int, table: str) -> None:
     """Wait for the snapshot before writing, so the workload's events follow it."""
     seen = capture.reader.read_count(count, timeout=EVENT_TIMEOUT)
     assert {e.op for e in seen.events} == {"r"}
@@ -285,7 +259,7 @@ def snapshot_arrived(capture: Capture, count: int, table: str):
         "a mixed workload of {count:d} operations runs against {table} with seed {seed:d}"
     )
 )
-def run_workload(source_table: SourceTable, count: int, table: str, seed: int):
+def run_workload(source_table: SourceTable, count: int, table: str, seed: int) -> None:
     """Inserts, updates and deletes, each its own transaction (its own commit time)."""
     gen = EcommerceGenerator(seed + 1)
     ops = mixed_workload(source_table.conn, gen, count, table=table)
@@ -297,7 +271,7 @@ def run_workload(source_table: SourceTable, count: int, table: str, seed: int):
 
 
 @then(parsers.parse("the table rebuilt from the {table} topic equals the source table"))
-def rebuilt_equals_source(capture: Capture, source_table: SourceTable, table: str):
+def rebuilt_equals_source(capture: Capture, source_table: SourceTable, table: str) -> None:
     """Replay every event (snapshot + stream) by key and compare with the table."""
     expected_events = len(source_table.seeded) + len(source_table.workload)
     capture.reader.read_count(expected_events, timeout=EVENT_TIMEOUT * 2)
@@ -308,7 +282,7 @@ def rebuilt_equals_source(capture: Capture, source_table: SourceTable, table: st
 
 
 @then(parsers.parse("the p95 lag of the workload's events is under {limit:g} seconds"))
-def p95_lag_under(capture: Capture, limit: float):
+def p95_lag_under(capture: Capture, limit: float) -> None:
     """Lag per streamed event: source commit time → Kafka record time."""
     streamed = [e for e in capture.reader.seen.events if e.op != "r"]
     assert_lag_under(lag_samples(streamed), limit, "workload events")

@@ -5,6 +5,7 @@ seeded workload on the generated ``customers`` table (JSON converter with
 ``schemas.enable=true`` on the value, a plain JSON key, a tombstone after each delete),
 and the table those changes leave. :func:`produce` writes them to a Kafka topic. A sink
 benchmark then measures the sink alone, on records shaped like the real ones.
+:func:`produce_one` writes a single record and says where it landed.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import Producer
 
 from cdc_support.workload import EcommerceGenerator, choose_op, normalised_mix
 
-__all__ = ["CUSTOMER_FIELDS", "Changes", "customer_changes", "envelope", "produce"]
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "Changes",
+    "RecordPosition",
+    "customer_changes",
+    "envelope",
+    "produce",
+    "produce_one",
+]
 
 CUSTOMER_FIELDS: tuple[dict[str, Any], ...] = (
     {"type": "int64", "optional": False, "field": "id"},
@@ -183,3 +192,28 @@ def produce(
     if remaining:
         raise RuntimeError(f"{remaining} records not delivered to {topic} within {timeout}s")
     return count
+
+
+class RecordPosition(NamedTuple):
+    """Where a record landed in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def produce_one(
+    bootstrap: str, topic: str, key: bytes | None, value: bytes | None, *, timeout: float = 30
+) -> RecordPosition:
+    """Write one record to ``topic`` and wait for the broker's acknowledgement."""
+    delivered: list[Any] = []
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(
+        topic, key=key, value=value, on_delivery=lambda err, msg: delivered.append((err, msg))
+    )
+    if producer.flush(timeout) or not delivered:
+        raise RuntimeError(f"the record was not delivered to {topic} within {timeout}s")
+    err, msg = delivered[0]
+    if err is not None:
+        raise RuntimeError(f"producing to {topic} failed: {err}")
+    return RecordPosition(msg.topic(), msg.partition(), msg.offset())

@@ -27,10 +27,6 @@ STEP_MAX_LINES = 300
 MODULE_MAX_LINES = 450
 
 RESHAPE_PENDING = {
-    "steps/common.py",
-    "steps/pipelines.py",
-    "steps/postgres_approaches.py",
-    "steps/postgres_debezium.py",
     "cdc_support/checks/integrity.py",
     "cdc_support/postgres/pgoutput.py",
     "cdc_support/sinks/batching.py",

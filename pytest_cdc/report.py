@@ -100,6 +100,15 @@ FIT_ATTACHMENTS_JS = """(() => {
   })).observe(document.documentElement,
     { childList: true, subtree: true, attributes: true, attributeFilter: ['src'] });
   scan(document.documentElement);
+  // A safety net for what the events above miss, twice a second: adopt a frame not adopted
+  // yet (a no-op while its blob is read); reload our copy where the viewer's blob document won
+  // after all (seen when it moves a frame into the full-screen view: contentDocument is null
+  // again); fit the rest, which does nothing when a frame already fits.
+  setInterval(() => document.querySelectorAll(FRAMES).forEach((frame) => {
+    if (!frame.srcdoc) adopt(frame);
+    else if (!frame.contentDocument) frame.srcdoc += ' ';
+    else fit(frame);
+  }), 500);
 })();"""
 """Inline script added to the report so HTML attachments show in full, not clipped to 150 px."""
 
@@ -133,14 +142,18 @@ def strip_analytics(html: str) -> tuple[str, list[str]]:
 
 
 def fit_html_attachments(html: str) -> str:
-    """Add :data:`FIT_ATTACHMENTS_JS` to the page, before ``</body>``; a no-op when present."""
+    """Add :data:`FIT_ATTACHMENTS_JS` as the first thing in ``<head>``; a no-op when present.
+
+    First, so that it wraps ``URL.createObjectURL`` before any of the viewer's scripts runs
+    (the viewer can render an attachment before a script at the end of the page has run).
+    """
     if FIT_ATTACHMENTS_MARKER in html:
         return html
     script = f"<script {FIT_ATTACHMENTS_MARKER}>\n{FIT_ATTACHMENTS_JS}\n</script>\n"
-    end = html.lower().rfind("</body>")
-    if end < 0:
-        return html + script
-    return html[:end] + script + html[end:]
+    head = re.search(r"<head\b[^>]*>", html, re.I)
+    if head is None:
+        return script + html
+    return html[: head.end()] + script + html[head.end() :]
 
 
 def external_references(html: str) -> list[str]:

@@ -91,16 +91,18 @@ def test_external_references_flags_fetched_urls_not_links_or_data_uris() -> None
     ]
 
 
-def test_fit_html_attachments_adds_one_inline_script_before_the_body_ends() -> None:
+def test_fit_html_attachments_adds_one_inline_script_before_any_other() -> None:
+    """First in <head>: it must wrap URL.createObjectURL before the viewer's scripts run."""
     clean, _ = strip_analytics(GA_HTML)
     fitted = fit_html_attachments(clean)
 
     script = f"<script {FIT_ATTACHMENTS_MARKER}>\n{FIT_ATTACHMENTS_JS}\n</script>\n"
-    assert fitted == clean.replace("</body>", script + "</body>")
+    assert fitted == clean.replace("<html><head>", "<html><head>" + script, 1)
+    assert fitted.index(FIT_ATTACHMENTS_MARKER) < fitted.index("allureReportOptions")
     assert fit_html_attachments(fitted) == fitted
     assert strip_analytics(fitted) == (fitted, [])  # not mistaken for a tracker
     assert external_references(fitted) == []
-    assert fit_html_attachments("<p>no body end</p>").startswith("<p>no body end</p><script ")
+    assert fit_html_attachments("<p>no head</p>").startswith("<script ")
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js not installed: run `make setup`")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.checks.integrity import rebuild_from_events
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.deltalake import (
     CdfConsumer,
     CdfVersionsUnavailable,

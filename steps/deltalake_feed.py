@@ -7,7 +7,7 @@ from collections import Counter
 
 from pytest_bdd import parsers, then
 
-from cdc_support.checks.integrity import rebuild_from_events
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.deltalake import (
     DeltaCommit,
     GeneratedDeltaTable,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pytest_bdd import parsers, then
 
-from cdc_support.checks.integrity import rebuild_from_events
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.iceberg import Changelog, DeleteFilesError, changes_between, snapshot_events
 from cdc_support.iceberg.expected import mismatches, same_row
 from cdc_support.iceberg.files import file_diff

@@ -12,7 +12,7 @@ import random
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.checks.integrity import rebuild_from_events
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.iceberg import SnapshotExpiredError
 from cdc_support.iceberg.expected import mismatches
 from cdc_support.iceberg.generated import GeneratedIcebergTable

@@ -7,8 +7,8 @@ from typing import Any
 from pytest_bdd import parsers, then
 
 from cdc_support.checks.delivery import OP_CODES, committed_ops, delivery_report
-from cdc_support.checks.integrity import check_commit_order, rebuild_from_events
 from cdc_support.checks.lag import lag_against_commits
+from cdc_support.checks.replay import check_commit_order, rebuild_from_events
 from cdc_support.events import ChangeEvent
 from cdc_support.mysql.approach import EVENT_TIMEOUT, BinlogApproach
 from cdc_support.mysql.binlog_capture import ReaderRestart

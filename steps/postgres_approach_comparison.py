@@ -9,8 +9,9 @@ from typing import Any
 
 from pytest_bdd import parsers, then, when
 
-from cdc_support.checks.integrity import compare_tables, rebuild_from_events
+from cdc_support.checks.integrity import compare_tables
 from cdc_support.checks.lag import LagStats, lag_plot_png
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.postgres.approach_story import Captured, expected_kinds
 from cdc_support.postgres.comparison import Comparison, run_comparison
 from cdc_support.postgres.measure import (

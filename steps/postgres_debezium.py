@@ -8,8 +8,8 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.checks.integrity import check_commit_order, rebuild_from_events
 from cdc_support.checks.lag import lag_samples
+from cdc_support.checks.replay import check_commit_order, rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.postgres.single_row import SingleRowStory, insert_marker, write_single_row_story

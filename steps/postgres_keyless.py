@@ -8,7 +8,8 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.checks.integrity import compare_multisets, rebuild_from_events
+from cdc_support.checks.integrity import compare_multisets
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import connector_name

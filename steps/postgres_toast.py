@@ -9,7 +9,8 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
-from cdc_support.checks.integrity import compare_tables, rebuild_from_events
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent, jsonable
 from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER
 from cdc_support.kafka.topics import TopicReader

@@ -1,2 +1,3 @@
-"""What the features assert: integrity (count, checksum, per-key diff), delivery (loss and
-duplicate audit) and lag (percentiles, plots)."""
+"""What the features assert: integrity (count, checksum, per-key diff), replay (change events
+back into a table, commit order), delivery (loss and duplicate audit) and lag (percentiles,
+plots)."""

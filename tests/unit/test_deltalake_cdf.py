@@ -10,7 +10,8 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from cdc_support.bench import delta as delta_bench
-from cdc_support.checks.integrity import compare_tables, rebuild_from_events
+from cdc_support.checks.integrity import compare_tables
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.deltalake import (
     ARROW_SCHEMAS,
     CdfCheckpoint,

@@ -20,7 +20,8 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.types import DoubleType, LongType, NestedField, StringType
 
 from cdc_support.bench import iceberg as iceberg_bench
-from cdc_support.checks.integrity import canonical_row, rebuild_from_events
+from cdc_support.checks.integrity import canonical_row
+from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent
 from cdc_support.iceberg import (
     Checkpoint,

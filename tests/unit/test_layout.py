@@ -27,7 +27,6 @@ STEP_MAX_LINES = 300
 MODULE_MAX_LINES = 450
 
 RESHAPE_PENDING = {
-    "cdc_support/checks/integrity.py",
     "cdc_support/postgres/pgoutput.py",
     "cdc_support/sinks/batching.py",
     "cdc_support/sinks/columns.py",

@@ -7,19 +7,17 @@ import pytest
 
 from cdc_support.checks.integrity import (
     KeyDiff,
-    KeylessReplayError,
     canonical_row,
     canonical_value,
-    check_commit_order,
     compare_multisets,
     compare_tables,
     decimal_string,
     diff_by_key,
-    rebuild_from_events,
     rows_by_identity,
     table_checksum,
     utc_timestamp,
 )
+from cdc_support.checks.replay import KeylessReplayError, check_commit_order, rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
 
 CEST = dt.timezone(dt.timedelta(hours=2))

@@ -93,8 +93,12 @@ class CaptureApproach(abc.ABC):
             timeout=timeout,
             interval=0.05,
             expected=f"{expected} from {self.name}",
-            describe=describe_events,
+            describe=self.progress,
         )
+
+    def progress(self, events: list[ChangeEvent]) -> str:
+        """What a timed-out wait reports as seen (an approach may add where it stands)."""
+        return describe_events(events)
 
     def wait_count(self, count: int, *, timeout: float) -> list[ChangeEvent]:
         """Wait until at least ``count`` events were delivered."""

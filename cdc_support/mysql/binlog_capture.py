@@ -10,7 +10,7 @@ function — in the scenarios, the ``binlog_reader_factory`` fixture.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,18 +91,9 @@ class BinlogReaderApproach(BinlogApproach):
             events += reader.snapshot()
         return events
 
-    def wait_events(
-        self, done: Callable[[list[ChangeEvent]], bool], *, expected: str, timeout: float
-    ) -> list[ChangeEvent]:
-        """Poll :meth:`delivered` until ``done(events)``; WaitTimeout naming the position."""
-        return wait_until(
-            self.delivered,
-            done=done,
-            timeout=timeout,
-            interval=0.05,
-            expected=f"{expected} from {self.reader!r}",
-            describe=lambda events: f"{len(events)} events, position {self.position()}",
-        )
+    def progress(self, events: list[ChangeEvent]) -> str:
+        """Events so far and the binlog position the reader stands at."""
+        return f"{len(events)} events, position {self.position()}"
 
     def schema_changes(self, containing: str, *, timeout: float) -> SchemaChanges:
         """Wait until the reader saw a DDL statement containing ``containing``."""

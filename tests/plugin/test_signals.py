@@ -27,12 +27,12 @@ from pytest_cdc.signals import StopSignals
 
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s"]
 HOLDING_TEST = """
-import time
+import signal
 
 def test_holds_stack_and_sink_worker(cdc_stack, sink_worker_factory):
     worker = sink_worker_factory("cdc-signal-test")
     print(f"HOLDING with sink worker pid {worker.pid}", flush=True)
-    time.sleep(600)  # not a check: the run is held here until the signal under test arrives
+    signal.pause()  # held here until the signal under test arrives
 """
 STACK_TEST = "def test_starts_stack(cdc_stack):\n    pass\n"
 SERVERS = ("postgres", "mariadbd", "java")
@@ -78,8 +78,8 @@ def test_stop_finds_unrecorded_processes_by_dir_waits_then_removes_it(tmp_path: 
     """What a SIGKILLed run leaves: no processes.json, only processes naming the dir."""
     workdir = tmp_path / "cdc-stack-left"
     workdir.mkdir()
-    code = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
-    code += "print('up', flush=True); time.sleep(600)"
+    code = "import signal, sys; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+    code += "print('up', flush=True); signal.pause()"
     child = subprocess.Popen(
         [sys.executable, "-c", code, str(workdir)], stdout=subprocess.PIPE, start_new_session=True
     )

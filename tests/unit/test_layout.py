@@ -58,23 +58,24 @@ def _relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-STEP_MODULES = sorted((ROOT / "steps").glob("*.py"))
-LIBRARY_MODULES = sorted(
+def _checked(paths: list[Path]) -> list[Path]:
+    """Every module but the pending ones (the last test below checks those instead)."""
+    return sorted(p for p in paths if _relative(p) not in RESHAPE_PENDING)
+
+
+STEP_MODULES = _checked(list((ROOT / "steps").glob("*.py")))
+LIBRARY_MODULES = _checked(
     [*(ROOT / "cdc_support").rglob("*.py"), *(ROOT / "pytest_cdc").rglob("*.py")]
 )
 
 
 @pytest.mark.parametrize("path", STEP_MODULES, ids=_relative)
 def test_a_step_module_is_sentences(path: Path) -> None:
-    if _relative(path) in RESHAPE_PENDING:
-        pytest.xfail("not reshaped yet (RESHAPE_PENDING)")
     assert step_module_problems(path) == []
 
 
 @pytest.mark.parametrize("path", LIBRARY_MODULES, ids=_relative)
 def test_a_library_module_stays_small(path: Path) -> None:
-    if _relative(path) in RESHAPE_PENDING:
-        pytest.xfail("not reshaped yet (RESHAPE_PENDING)")
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MODULE_MAX_LINES, f"{lines} lines: split it by job"
 

@@ -105,8 +105,8 @@ def test_fit_html_attachments_adds_one_inline_script_before_any_other() -> None:
     assert fit_html_attachments("<p>no head</p>").startswith("<script ")
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js not installed: run `make setup`")
 def test_fit_attachments_script_is_valid_javascript(tmp_path: Path) -> None:
+    assert shutil.which("node"), "Node.js not installed: run `make setup`"
     script = tmp_path / "fit.js"
     script.write_text(FIT_ATTACHMENTS_JS)
     proc = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
@@ -208,12 +208,11 @@ def test_build_report_surfaces_cli_failure(tmp_path: Path) -> None:
         build_report(results, tmp_path / "html", repo_root=tmp_path, allure_bin=cli)
 
 
-@pytest.mark.skipif(
-    not REAL_CLI.is_file() or shutil.which("node") is None,
-    reason="Allure CLI not installed (node_modules/.bin/allure): run `make setup`",
-)
 def test_real_allure_builds_offline_single_file(tmp_path: Path) -> None:
     """Runs the pinned Allure 3 CLI with the repository's allurerc.mjs."""
+    assert REAL_CLI.is_file() and shutil.which("node"), (
+        "Allure CLI not installed (node_modules/.bin/allure): run `make setup`"
+    )
     results = _write_results(tmp_path / "allure-results")
     out = tmp_path / "html"
 

@@ -58,14 +58,11 @@ def pg_stack_args(stack: Stack) -> list[str]:
         ep.kafka_bootstrap,
         "--connect",
         ep.connect_url,
-        "--pg-host",
-        ep.postgres_host,
-        "--pg-port",
-        str(ep.postgres_port),
-        "--pg-user",
-        ep.postgres_cdc_login[0],
-        "--pg-password",
-        ep.postgres_cdc_login[1],
+        f"--pg-host={ep.postgres_host}",
+        f"--pg-port={ep.postgres_port}",
+        f"--pg-user={ep.postgres_cdc_login[0]}",
+        # one token: a password may start with "-", which argparse would take for an option
+        f"--pg-password={ep.postgres_cdc_login[1]}",
     ]
 
 

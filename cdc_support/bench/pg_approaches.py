@@ -187,8 +187,12 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: endpoints, sizes; prints the table."""
+APPROACH_SLUGS = {n.lower().replace(" ", "-"): n for n in APPROACH_NAMES}
+"""``--only`` values: each approach's name in lower case with dashes."""
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The benchmark's command line: endpoints and sizes."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--postgres-dsn", required=True, help="postgresql://user@host:port/db")
     parser.add_argument("--kafka", help="Kafka bootstrap servers (for Debezium)")
@@ -197,14 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg-port", type=int, help="PostgreSQL port as Connect reaches it")
     parser.add_argument("--pg-user", help="user Debezium connects as (default: DSN's)")
     parser.add_argument("--pg-password", default="", help="its password")
-    slugs = {n.lower().replace(" ", "-"): n for n in APPROACH_NAMES}
-    parser.add_argument("--only", nargs="+", choices=sorted(slugs), help="run only these")
+    parser.add_argument("--only", nargs="+", choices=sorted(APPROACH_SLUGS), help="run only these")
     parser.add_argument("--ops", type=int, default=5_000, help="workload size per approach")
     parser.add_argument("--seed", type=int, default=42, help="generator seed")
     parser.add_argument("--interval", type=float, default=0.5, help="pollers' interval, s")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: endpoints, sizes; prints the table."""
+    args = argument_parser().parse_args(argv)
     approaches = (
-        [slugs[o] for o in args.only]
+        [APPROACH_SLUGS[o] for o in args.only]
         if args.only
         else [n for n in APPROACH_NAMES if n != "Debezium" or (args.kafka and args.connect)]
     )

@@ -42,7 +42,10 @@ def test_logical_decoding_resumes_after_the_confirmed_lsn_with_no_loss_or_repeat
     first.wait_for(40, timeout=30)
     first.stop()
     confirmed = slot_state(conn, first.slot)["confirmed_flush_lsn"]  # type: ignore[index]
-    assert parse_lsn(confirmed) == first.confirmed_lsn, "the stop confirmed the last commit"
+    # psycopg2 forwards the flush position to a keepalive's WAL end once every commit is
+    # confirmed, so the slot may stand past the last commit, never before it
+    assert first.confirmed_lsn is not None
+    assert parse_lsn(confirmed) >= first.confirmed_lsn, "the stop confirmed the last commit"
 
     more = mixed_workload(conn, EcommerceGenerator(4), 25)
     # a new consumer on the same slot, as a restarted process would be

@@ -1,8 +1,9 @@
 // Allure 3 configuration for cdc-spec: the report of a run IS the documentation.
 //
-// A plain exported object (no import of "allure" needed). Built by `python -m pytest_cdc.report`,
-// which runs `allure generate --config allurerc.mjs` and then strips the analytics tag that the
-// awesome plugin always emits, so the single HTML file opens offline from disk.
+// A plain exported object (no import of "allure" needed). Built by `python -m pytest_cdc.report`
+// (pytest_cdc/report/html.py), which runs `allure generate --config allurerc.mjs` and then strips
+// the analytics tag that the awesome plugin always emits, so the single HTML file opens offline
+// from disk.
 //
 // Field names checked against the installed sources (allure 3.18.0):
 //   top level: node_modules/@allurereport/plugin-api/dist/config.d.ts (Config) and the

@@ -1,4 +1,5 @@
-"""Names of what a scenario creates: databases, slots, publications, connectors, topic prefixes.
+"""Names of what a scenario creates: databases, slots, publications, connectors, topic prefixes,
+consumer groups.
 
 PostgreSQL truncates identifiers at 63 bytes (NAMEDATALEN - 1) and replication slot names may
 only hold ``[a-z0-9_]``; one scheme keeps every name within both rules and unique per
@@ -65,3 +66,26 @@ def publication_name(connector: str) -> str:
             "name the connector with cdc_support.naming.connector_name"
         )
     return name
+
+
+def slot_name(scenario: str, index: int = 0) -> str:
+    """A scenario's ``index``-th replication slot outside Debezium (logical decoding, a
+    capture approach): the scenario name, then ``_<index>`` after the first, shortened in the
+    middle so that its :func:`publication_name` fits in 63 characters."""
+    if index < 0:
+        raise ValueError(f"slot index must be >= 0, not {index}")
+    tail = f"_{index}" if index else ""
+    room = MAX_IDENTIFIER - len(PUBLICATION_SUFFIX) - len(tail)
+    return _shorten(slug(scenario), room) + tail
+
+
+def database_name(scenario: str, index: int, label: str) -> str:
+    """One more database of a scenario: ``<scenario>_<index>_<label>`` in 63 characters,
+    keeping the scenario's unique id and up to 16 characters of the label."""
+    tail = f"_{index}_{slug(label)[:16].rstrip('_')}".rstrip("_")
+    return _shorten(slug(scenario), MAX_IDENTIFIER - len(tail)) + tail
+
+
+def group_id(purpose: str) -> str:
+    """A Kafka consumer group of its own for one reader: ``cdc-spec-<purpose>-<8 hex>``."""
+    return f"cdc-spec-{slug(purpose).replace('_', '-')}-{uuid.uuid4().hex[:8]}"

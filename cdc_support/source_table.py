@@ -1,8 +1,8 @@
 """One source table, whatever database holds it: the :class:`SourceTable` protocol.
 
-A scenario that states a rule once for PostgreSQL and MySQL/MariaDB writes to its table
-through this protocol; :mod:`cdc_support.postgres.source_table` and
-:mod:`cdc_support.mysql.source_table` implement it. :class:`WriteLog` is the bookkeeping
+Scenarios write to their generated table through this protocol, whichever database holds it;
+:mod:`cdc_support.postgres.source_table` and :mod:`cdc_support.mysql.source_table` implement
+it, one class each. :class:`WriteLog` is the bookkeeping
 both share (what was written, so how many change events a capture must deliver), and
 :class:`BackgroundWorkload` runs a workload in a thread while a scenario does something else.
 """
@@ -40,8 +40,12 @@ class SourceTable(Protocol):
         """Change events the table has produced so far (one per row written)."""
         ...
 
-    def seed(self, count: int, seed: int) -> None:
-        """Create the table with ``count`` generated rows (before capture starts)."""
+    def create(self) -> None:
+        """Create the table, empty (nothing happens if it exists)."""
+        ...
+
+    def seed(self, count: int, seed: int) -> list[dict[str, Any]]:
+        """Create the table with ``count`` generated rows (before capture starts); the rows."""
         ...
 
     def run_workload(self, gen: EcommerceGenerator, count: int) -> list[Operation]:

@@ -1,18 +1,20 @@
-"""A seeded, deterministic e-commerce data generator and workload for PostgreSQL (psycopg 3).
+"""The seeded e-commerce workload, in no SQL dialect: rows, the operation mix, its log.
 
-Tables (created unqualified; the connection's database/search_path gives isolation)::
+Tables (their DDL and the writing are per source: :mod:`cdc_support.postgres.loader`,
+:mod:`cdc_support.mysql.loader`)::
 
-    customers(id bigint PK, email text UNIQUE, full_name text, country char(2),
-              created_at timestamptz)
-    products(id bigint PK, sku text, name text, price numeric(10,2), stock int)
-    orders(id bigint PK, customer_id bigint, status text, total numeric(12,2),
-           updated_at timestamptz)
-    order_items(order_id bigint, line_no int, product_id bigint, quantity int,
-                unit_price numeric(10,2), PK(order_id, line_no))
+    customers(id PK, email UNIQUE, full_name, country char(2), created_at timestamp)
+    products(id PK, sku, name, price numeric(10,2), stock)
+    orders(id PK, customer_id, status, total numeric(12,2), updated_at timestamp)
+    order_items(order_id, line_no, product_id, quantity, unit_price numeric(10,2),
+                PK(order_id, line_no))
 
 Keys are chosen by the generator (no sequences), so it knows every key it wrote. Order totals
 are random amounts, not sums of their items. Timestamps come from a generator clock starting
 at 2024-01-01 UTC, never from ``now()``, so rows are identical for a seed.
+
+:func:`run_mix` draws a seeded mix of inserts, updates and deletes and logs each
+:class:`Operation`; a :class:`TableWriter` of the source's loader does the writing.
 
 Debezium settings the pipelines use, and what that means for comparing rows:
 
@@ -33,69 +35,32 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-import psycopg
 from faker import Faker
-from psycopg import sql
-from psycopg.rows import dict_row
 
 from cdc_support.checks.integrity import decimal_string, utc_timestamp
 
 __all__ = [
-    "DDL",
+    "DEFAULT_MIX",
     "KEY_COLUMNS",
     "NORMALIZERS",
     "TABLE_COLUMNS",
+    "WORKLOAD_TABLES",
     "EcommerceGenerator",
     "Operation",
-    "bulk_load",
+    "TableWriter",
     "choose_op",
-    "create_schema",
-    "fetch_table",
-    "mixed_workload",
     "normalised_mix",
     "normalize_value",
+    "run_mix",
 ]
-
-DDL_STATEMENTS: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS customers (
-    id bigint PRIMARY KEY,
-    email text NOT NULL UNIQUE,
-    full_name text NOT NULL,
-    country char(2) NOT NULL,
-    created_at timestamptz NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS products (
-    id bigint PRIMARY KEY,
-    sku text NOT NULL,
-    name text NOT NULL,
-    price numeric(10,2) NOT NULL,
-    stock int NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status text NOT NULL,
-    total numeric(12,2) NOT NULL,
-    updated_at timestamptz NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS order_items (
-    order_id bigint NOT NULL,
-    line_no int NOT NULL,
-    product_id bigint NOT NULL,
-    quantity int NOT NULL,
-    unit_price numeric(10,2) NOT NULL,
-    PRIMARY KEY (order_id, line_no)
-)""",
-)
-DDL: str = ";\n\n".join(DDL_STATEMENTS) + ";\n"
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("id", "email", "full_name", "country", "created_at"),
@@ -149,62 +114,6 @@ NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "updated_at": utc_timestamp,
 }
 """Column normalizers for the generated tables (column names do not clash between them)."""
-
-
-# --------------------------------------------------------------------------- schema and I/O
-
-
-def create_schema(conn: psycopg.Connection[Any], *, replica_identity_full: bool = False) -> None:
-    """Create the four tables (if missing) and commit.
-
-    With ``replica_identity_full`` the tables log full old rows, so update/delete events carry
-    a complete ``before`` image (otherwise deletes carry only the key columns).
-    """
-    with conn.cursor() as cur:
-        for statement in DDL_STATEMENTS:
-            cur.execute(statement)
-        if replica_identity_full:
-            for table in TABLE_COLUMNS:
-                cur.execute(
-                    sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(table))
-                )
-    conn.commit()
-
-
-def bulk_load(
-    conn: psycopg.Connection[Any],
-    table: str,
-    rows: Iterable[Mapping[str, Any]],
-    *,
-    commit: bool = True,
-) -> int:
-    """COPY rows into ``table`` (columns from the first row); returns how many were written."""
-    iterator = iter(rows)
-    first = next(iterator, None)
-    if first is None:
-        return 0
-    columns = list(first)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    count = 0
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        for row in itertools.chain([first], iterator):
-            copy.write_row([row[c] for c in columns])
-            count += 1
-    if commit:
-        conn.commit()
-    return count
-
-
-def fetch_table(
-    conn: psycopg.Connection[Any], table: str, key_cols: Sequence[str]
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Read the whole table into ``{key tuple: row dict}`` (key from ``key_cols``)."""
-    query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query)
-        return {tuple(row[c] for c in key_cols): row for row in cur}
 
 
 # --------------------------------------------------------------------------- generator
@@ -357,12 +266,6 @@ class EcommerceGenerator:
             return self.order(existing_ids or [1])
         raise ValueError(f"no insert rule for table {table!r}; choose one of {WORKLOAD_TABLES}")
 
-    def bulk_load(
-        self, conn: psycopg.Connection[Any], table: str, rows: Iterable[Mapping[str, Any]]
-    ) -> int:
-        """COPY rows into ``table`` and commit (see :func:`bulk_load`)."""
-        return bulk_load(conn, table, rows)
-
 
 def _id_of(item: Mapping[str, Any] | int) -> int:
     return int(item["id"]) if isinstance(item, Mapping) else int(item)
@@ -376,11 +279,12 @@ OpKind = Literal["insert", "update", "delete"]
 
 @dataclass
 class Operation:
-    """One write done by :func:`mixed_workload`.
+    """One write done by :func:`run_mix`.
 
     ``row`` is the row after the write for insert/update and the removed row for delete (as
-    returned by PostgreSQL); ``committed_at`` is the client's wall-clock time (epoch seconds)
-    right after the commit, when each operation was committed on its own.
+    the source's :class:`TableWriter` returned it); ``committed_at`` is the client's
+    wall-clock time (epoch seconds) right after the commit, when each operation was committed
+    on its own.
     """
 
     op: OpKind
@@ -390,19 +294,34 @@ class Operation:
     committed_at: float | None = None
 
 
-@contextlib.contextmanager
-def _transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """One real transaction whether or not the connection is in autocommit mode."""
-    if conn.autocommit:
-        with conn.transaction():
-            yield
-        return
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
+class TableWriter(Protocol):
+    """How one database writes the operations :func:`run_mix` draws (a source's loader)."""
+
+    def keys(self, table: str) -> list[int]:
+        """The ids in ``table``, in key order (any open transaction committed first)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One transaction around what runs inside."""
+        ...
+
+    def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any] | None:
+        """INSERT ``row``; the row as written."""
+        ...
+
+    def current(self, table: str, key: int) -> dict[str, Any]:
+        """The row of ``key`` about to be updated (empty if none)."""
+        ...
+
+    def update(
+        self, table: str, key: int, current: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """UPDATE the row of ``key`` with ``changes``; the row after."""
+        ...
+
+    def delete(self, table: str, key: int) -> dict[str, Any] | None:
+        """DELETE the row of ``key``; the removed row."""
+        ...
 
 
 def choose_op(
@@ -427,97 +346,65 @@ def normalised_mix(mix: Sequence[float]) -> tuple[float, float, float]:
     return (mix[0] / total, mix[1] / total, mix[2] / total)
 
 
-def mixed_workload(
-    conn: psycopg.Connection[Any],
+DEFAULT_MIX = (0.5, 0.35, 0.15)
+"""Insert, update and delete weights of a workload."""
+
+
+def run_mix(
+    writer: TableWriter,
     gen: EcommerceGenerator,
     n_ops: int,
     *,
     table: str = "customers",
-    mix: Sequence[float] = (0.5, 0.35, 0.15),
+    mix: Sequence[float] = DEFAULT_MIX,
     commit_each: bool = True,
 ) -> list[Operation]:
-    """Run ``n_ops`` inserts/updates/deletes on ``table`` and return the operation log.
+    """Write ``n_ops`` inserts/updates/deletes on ``table`` through ``writer``; the log.
 
     Starts from the keys already in the table (read in key order) and tracks them; updates
     and deletes pick existing keys (an op falls back to insert when the table is empty).
-    With ``commit_each`` every operation is its own transaction (own commit time), otherwise
-    all run in one transaction. Deterministic for a given seed and starting state. Any open
-    transaction on ``conn`` is committed first.
+    With ``commit_each`` every operation is its own transaction (its ``committed_at`` taken
+    right after the commit), otherwise all run in one transaction. Deterministic for a given
+    seed and starting state.
     """
     if table not in WORKLOAD_TABLES:
         raise ValueError(
             f"mixed_workload supports tables {WORKLOAD_TABLES} (single bigint key), not {table!r}"
         )
     p_insert, p_update, _ = normalised_mix(mix)
-    ident = sql.Identifier(table)
-    if not conn.autocommit:
-        conn.commit()
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(ident))
-        keys: list[int] = [row[0] for row in cur.fetchall()]
-        customer_ids: list[int] = []
-        if table == "orders":
-            cur.execute("SELECT id FROM customers ORDER BY id")
-            customer_ids = [row[0] for row in cur.fetchall()]
-    if not conn.autocommit:
-        conn.commit()
+    keys = writer.keys(table)
+    customer_ids = writer.keys("customers") if table == "orders" else []
     gen.reserve_keys_above(table, max(keys) if keys else None)
-
     log: list[Operation] = []
-    outer = contextlib.nullcontext() if commit_each else _transaction(conn)
-    with outer, conn.cursor(row_factory=dict_row) as cur:
+    with contextlib.nullcontext() if commit_each else writer.transaction():
         for _ in range(n_ops):
             kind = choose_op(gen, p_insert, p_update, has_rows=bool(keys))
-            inner = _transaction(conn) if commit_each else contextlib.nullcontext()
-            with inner:
-                if kind == "insert":
-                    row = gen.new_row(table, customer_ids)
-                    cols = list(row)
-                    cur.execute(
-                        sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-                            ident,
-                            sql.SQL(", ").join(map(sql.Identifier, cols)),
-                            sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-                        ),
-                        [row[c] for c in cols],
-                    )
-                    result = cur.fetchone()
-                    keys.append(row["id"])
-                    key = row["id"]
-                else:
-                    index = gen.random.randrange(len(keys))
-                    key = keys[index]
-                    if kind == "update":
-                        cur.execute(
-                            sql.SQL("SELECT * FROM {} WHERE id = %s FOR UPDATE").format(ident),
-                            [key],
-                        )
-                        current = cur.fetchone() or {}
-                        changes = gen.changes(table, current)
-                        cur.execute(
-                            sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING *").format(
-                                ident,
-                                sql.SQL(", ").join(
-                                    sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes
-                                ),
-                            ),
-                            [*changes.values(), key],
-                        )
-                    else:
-                        cur.execute(
-                            sql.SQL("DELETE FROM {} WHERE id = %s RETURNING *").format(ident),
-                            [key],
-                        )
-                        keys[index] = keys[-1]
-                        keys.pop()
-                    result = cur.fetchone()
-            log.append(
-                Operation(
-                    op=kind,
-                    table=table,
-                    key=(key,),
-                    row=dict(result) if result is not None else None,
-                    committed_at=time.time() if commit_each else None,
-                )
-            )
+            with writer.transaction() if commit_each else contextlib.nullcontext():
+                key, row = _write_one(writer, gen, table, kind, keys, customer_ids)
+            committed_at = time.time() if commit_each else None
+            log.append(Operation(kind, table, (key,), row, committed_at))
     return log
+
+
+def _write_one(
+    writer: TableWriter,
+    gen: EcommerceGenerator,
+    table: str,
+    kind: OpKind,
+    keys: list[int],
+    customer_ids: Sequence[int],
+) -> tuple[int, dict[str, Any] | None]:
+    """One operation of ``kind``; ``keys`` follows it. Returns the key and the row."""
+    if kind == "insert":
+        row = gen.new_row(table, customer_ids)
+        keys.append(row["id"])
+        return row["id"], writer.insert(table, row)
+    index = gen.random.randrange(len(keys))
+    key = keys[index]
+    if kind == "update":
+        current = writer.current(table, key)
+        return key, writer.update(table, key, current, gen.changes(table, current))
+    row = writer.delete(table, key)
+    keys[index] = keys[-1]
+    keys.pop()
+    return key, row

@@ -1,16 +1,19 @@
-"""Choosing and starting a stack backend (native now; docker and external come later)."""
+"""Choosing a stack backend by name and starting it (native now; docker and external later).
+
+`open_stack` is the one way a stack is started: the plugin's session state and `make bench`
+both call it.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from pytest_cdc.errors import BackendNotAvailable
 from pytest_cdc.options import Setting
-from pytest_cdc.stack import Stack
+from pytest_cdc.stack.base import Backend, Progress, Stack
 
 
 def docker_engine_answers() -> bool:
@@ -35,14 +38,33 @@ def effective_backend(setting: Setting) -> tuple[str, str]:
     return "native", f"auto (from {setting.source}): no Docker engine answers"
 
 
-def open_stack(setting: Setting, runtime_dir: Path, progress: Callable[[str], None]) -> Stack:
-    """Start the stack of the chosen backend; raise a usage error for backends not built yet."""
-    backend, why = effective_backend(setting)
-    if backend == "native":
-        from pytest_cdc.native import start_native_stack
+class UnavailableBackend(Backend):
+    """A backend this version cannot run yet: no versions, and starting it says so."""
 
-        return start_native_stack(runtime_dir, backend_source=why, progress=progress)
-    raise BackendNotAvailable(
-        f"cdc backend {backend!r} ({why}) is not available yet in this version of cdc-spec; "
-        "use --cdc-backend=native (PostgreSQL, Kafka and Connect as local processes)."
-    )
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def start(self, progress: Progress) -> Stack:
+        raise BackendNotAvailable(
+            f"cdc backend {self.name!r} ({self.source}) is not available yet in this version of "
+            "cdc-spec; use --cdc-backend=native (PostgreSQL, Kafka and Connect as local processes)."
+        )
+
+
+def backend_for(setting: Setting, runtime_dir: Path) -> Backend:
+    """The backend object for a resolved `--cdc-backend` setting (`auto` resolved here)."""
+    name, why = effective_backend(setting)
+    if name == "native":
+        from pytest_cdc.stack.native import NativeBackend
+
+        return NativeBackend(runtime_dir, why)
+    return UnavailableBackend(name, why)
+
+
+def open_stack(setting: Setting, runtime_dir: Path, progress: Progress) -> Stack:
+    """Start the stack of the chosen backend (a usage error for backends not built yet)."""
+    return backend_for(setting, runtime_dir).start(progress)

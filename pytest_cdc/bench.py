@@ -1,8 +1,9 @@
-"""``make bench``: run the benchmarks in cdc_support.bench, on a native stack where needed.
+"""``make bench``: run the benchmarks in cdc_support.bench, on a stack where one is needed.
 
-``python -m pytest_cdc.bench [--quick] [--only NAME ...]`` prints each table and saves it
-to ``reports/bench/<name>.txt``. Benchmarks that need servers (binlog CDC) get the
-endpoints of a native stack started here and stopped at the end, as the features do.
+``python -m pytest_cdc.bench [--quick] [--only NAME ...] [--backend NAME]`` prints each table
+and saves it to ``reports/bench/<name>.txt``. Benchmarks that need servers (binlog CDC) get the
+endpoints of a stack opened here and stopped at the end, through the same seam as the plugin
+(`pytest_cdc.backends.open_stack`; backend from --backend, env CDC_BACKEND, else auto).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import argparse
 import contextlib
 import importlib
 import io
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from cdc_support.bench import BENCHMARKS
-from pytest_cdc.native.stack import start_native_stack
-from pytest_cdc.options import default_runtime_dir
+from pytest_cdc.backends import open_stack
+from pytest_cdc.errors import CdcSetupError, CdcUsageError
+from pytest_cdc.options import BACKENDS, Setting, check_backend, default_runtime_dir
 from pytest_cdc.stack import Stack
 
 QUICK_ARGS: dict[str, list[str]] = {
@@ -79,12 +82,20 @@ ENDPOINT_ARGS: dict[str, Callable[[Stack], list[str]]] = {
 """The benchmarks that need servers, and how each is told the stack's endpoints."""
 
 
+def backend_setting(option: str | None) -> Setting:
+    """The backend to open, as the plugin resolves it: --backend, env CDC_BACKEND, else auto."""
+    if option:
+        return Setting(option, "make bench --backend")
+    env = os.environ.get("CDC_BACKEND", "")
+    return check_backend(Setting(env, "env CDC_BACKEND") if env else Setting("auto", "default"))
+
+
 @contextlib.contextmanager
-def _stack_if(needed: bool, runtime_dir: Path) -> Iterator[Stack | None]:
+def _stack_if(needed: bool, backend: Setting, runtime_dir: Path) -> Iterator[Stack | None]:
     if not needed:
         yield None
         return
-    stack = start_native_stack(runtime_dir, backend_source="make bench")
+    stack = open_stack(backend, runtime_dir, lambda line: print(line, flush=True))
     try:
         yield stack
     finally:
@@ -99,12 +110,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--output", type=Path, default=Path("reports/bench"), help="table folder")
     parser.add_argument("--runtime-dir", type=Path, help="jars (default: runtime/dist)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="stack backend (default: env CDC_BACKEND, else auto)"
+    )
     args = parser.parse_args(argv)
     names = args.only or list(BENCHMARKS)
+    needs_stack = any(name in ENDPOINT_ARGS for name in names)
+    try:
+        return _run(args, names, needs_stack)
+    except (CdcSetupError, CdcUsageError) as exc:  # the message names the fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, names: list[str], needs_stack: bool) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     status = 0
-    needs_stack = any(name in ENDPOINT_ARGS for name in names)
-    with _stack_if(needs_stack, args.runtime_dir or default_runtime_dir()) as stack:
+    backend = backend_setting(args.backend)
+    with _stack_if(needs_stack, backend, args.runtime_dir or default_runtime_dir()) as stack:
         for name in names:
             module = importlib.import_module(f"cdc_support.bench.{name}")
             bench_args = QUICK_ARGS.get(name, []) if args.quick else []

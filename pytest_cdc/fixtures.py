@@ -8,20 +8,18 @@ clean place to work (`pg_database`), clients (`pg_conn`, `connect_client`) and f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 import pytest
 
-from cdc_support.kafka.connect import ConnectClient, ConnectorNotFound, ConnectorStatus
-from cdc_support.kafka.connector import postgres_connector_config, topic_for
-from cdc_support.kafka.connector_checks import check_connector
+from cdc_support.kafka.connect import ConnectClient
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.topics import TopicReader
-from cdc_support.naming import connector_name, publication_name
-from cdc_support.postgres.privileges import create_publication, grant_capture
+from cdc_support.naming import connector_name
+from cdc_support.postgres.connection import PgConnection
 from cdc_support.postgres.tables import check_replica_identity
-from pytest_cdc.janitor import PgDatabase, drop_slot, scenario_database, scenario_name
+from pytest_cdc.janitor import PgDatabase, scenario_database, scenario_name
 from pytest_cdc.stack import Stack
 from pytest_cdc.state import get_state
 
@@ -47,13 +45,13 @@ def pg_database(cdc_stack: Stack, cdc_scenario_name: str) -> Iterator[PgDatabase
 
 
 @pytest.fixture
-def pg_conn(pg_database: PgDatabase) -> Iterator[psycopg.Connection]:
+def pg_conn(pg_database: PgDatabase) -> Iterator[PgConnection]:
     """An autocommit psycopg connection to this test's database.
 
     Closed, not committed, after the test: a test interrupted mid-query (Ctrl-C, SIGTERM)
     leaves a command in progress, and a COMMIT then would fail the teardown.
     """
-    conn = psycopg.connect(pg_database.dsn, autocommit=True)
+    conn = PgConnection.connect(pg_database.dsn, autocommit=True)
     try:
         yield conn
     finally:
@@ -109,78 +107,16 @@ class _Named:
         return self._label
 
 
-@dataclass
-class DebeziumConnector:
-    """A registered Debezium connector and the names it owns."""
-
-    name: str
-    topic_prefix: str
-    config: dict[str, Any]
-    client: ConnectClient = field(repr=False)
-    slot_name: str | None = None  # PostgreSQL only
-    publication_name: str | None = None  # PostgreSQL only
-    schema: str = "public"  # the topic's middle part: PG schema, MySQL database
-
-    def topic(self, table: str, schema: str | None = None) -> str:
-        """The change topic of one table."""
-        return topic_for(self.topic_prefix, schema or self.schema, table)
-
-    def wait_streaming(self, bootstrap: str, *, timeout: float) -> None:
-        """Wait until the connector has finished its snapshot and streams (first heartbeat)."""
-        self.client.wait_streaming(self.name, self.topic_prefix, bootstrap, timeout=timeout)
-
-    def status(self) -> ConnectorStatus:
-        """Current connector/task state."""
-        return self.client.status(self.name)
-
-    def __repr__(self) -> str:
-        return f"DebeziumConnector({self.name})"
-
-
-def _slot_of(connector: DebeziumConnector) -> str:
-    """The connector's slot name (PostgreSQL connectors always have one)."""
-    assert connector.slot_name is not None, f"{connector.name} has no replication slot"
-    return connector.slot_name
-
-
-def start_connector(
-    connector: DebeziumConnector,
-    bootstrap: str,
-    timeout: float,
-    *,
-    prepare: Callable[[], None] | None = None,
+def close_connectors(
+    connectors: Sequence[DebeziumConnector], request: pytest.FixtureRequest
 ) -> None:
-    """Check the config (Connect's validation, then that its tables exist: one line naming
-    the fix if not), run ``prepare`` (grants, publication), register the connector, then wait
-    until it streams (RUNNING, then a first heartbeat)."""
-    check_connector(connector.client, connector.name, connector.config)
-    if prepare is not None:
-        prepare()
-    connector.client.create(connector.name, connector.config)
-    connector.client.wait_running(connector.name, timeout=timeout)
-    connector.wait_streaming(bootstrap, timeout=timeout)
-
-
-def delete_connectors(
-    client: ConnectClient, connectors: Sequence[DebeziumConnector], problems: list[str]
-) -> None:
-    """Delete connectors and wait until they are gone; failures go to ``problems``."""
+    """Close each connector (delete it; for PostgreSQL drop its slot and publication); what
+    fails becomes a test warning ``cdc teardown: ...``."""
     for connector in connectors:
         try:
-            client.delete(connector.name)
-            client.wait_gone(connector.name)
-        except ConnectorNotFound:
-            continue  # never registered (its checks failed)
+            connector.close()
         except Exception as exc:
-            problems.append(f"deleting connector {connector.name}: {exc}")
-
-
-def prepare_pg_capture(admin_dsn: str, connector: DebeziumConnector) -> None:
-    """As the tables' owner: the connector's publication, and SELECT for its role."""
-    tables = connector.config["table.include.list"].split(",")
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        create_publication(conn, str(connector.publication_name), tables)
-        grant_capture(conn, connector.config["database.user"], tables)
+            request.node.warn(pytest.PytestWarning(f"cdc teardown: {exc}"))
 
 
 @pytest.fixture
@@ -212,49 +148,27 @@ def debezium_connector_factory(
         qualified = [t if "." in t else f"public.{t}" for t in tables]
         with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
             check_replica_identity(conn, qualified)
-        base = connector_name("pg", cdc_scenario_name, len(created))
         ep = cdc_stack.endpoints
         user, password = ep.postgres_cdc_login
-        config = postgres_connector_config(
+        connector = DebeziumConnector.postgres(
+            connect_client,
+            connector_name("pg", cdc_scenario_name, len(created)),
+            bootstrap=ep.kafka_bootstrap,
+            admin_dsn=pg_database.dsn,
+            timeout=timeout,
             host=ep.postgres_host,
             port=ep.postgres_port,
             user=user,
             password=password,
             dbname=pg_database.name,
-            topic_prefix=base,
-            slot_name=base,
-            publication_name=publication_name(base),
             tables=qualified,
             snapshot_mode=snapshot_mode,
             tombstones_on_delete=tombstones_on_delete,
             extra=extra,
         )
-        connector = DebeziumConnector(
-            name=base,
-            topic_prefix=base,
-            config=config,
-            client=connect_client,
-            slot_name=base,
-            publication_name=publication_name(base),
-        )
         created.append(connector)
-        start_connector(
-            connector,
-            ep.kafka_bootstrap,
-            timeout,
-            prepare=lambda: prepare_pg_capture(pg_database.dsn, connector),
-        )
+        connector.start()
         return connector
 
     yield _Named(create, f"Debezium connectors on {pg_database.name}")
-    problems: list[str] = []
-    delete_connectors(connect_client, created, problems)
-    for connector in created:
-        try:
-            with psycopg.connect(pg_database.dsn, autocommit=True) as conn:
-                drop_slot(conn, _slot_of(connector))
-                conn.execute(f'DROP PUBLICATION IF EXISTS "{connector.publication_name}"')
-        except Exception as exc:
-            problems.append(f"dropping slot {connector.slot_name}: {exc}")
-    for problem in problems:
-        request.node.warn(pytest.PytestWarning(f"cdc teardown: {problem}"))
+    close_connectors(created, request)

@@ -10,13 +10,12 @@ import psycopg
 from psycopg import sql
 
 from cdc_support.naming import MAX_IDENTIFIER, scenario_name
-from cdc_support.waiting import WaitTimeout, wait_until
+from cdc_support.postgres.source import drop_slot
 
 __all__ = [
     "MAX_IDENTIFIER",
     "PgDatabase",
     "drop_database_slots",
-    "drop_slot",
     "scenario_database",
     "scenario_name",
 ]
@@ -73,42 +72,3 @@ def drop_database_slots(admin: psycopg.Connection, database: str, timeout: float
     ).fetchall()
     for (slot,) in rows:
         drop_slot(admin, slot, timeout=timeout)
-
-
-def drop_slot(admin: psycopg.Connection, slot: str, timeout: float = 15.0) -> bool:
-    """Drop one slot; a slot still active is released by ending its walsender first.
-
-    Returns False when the slot did not exist. Polls with a deadline: a connector that was
-    just deleted releases its slot a moment later; if it has not after `timeout`, its
-    walsender is terminated and the slot is awaited once more.
-    """
-
-    def holder() -> tuple[bool, int | None]:
-        row = admin.execute(
-            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
-        return (False, None) if row is None else (True, row[0])
-
-    def wait_released() -> tuple[bool, int | None]:
-        return wait_until(
-            holder,
-            done=lambda state: not state[0] or state[1] is None,
-            timeout=timeout,
-            interval=0.1,
-            expected=f"replication slot {slot} released by its walsender",
-            describe=lambda state: f"slot held by backend pid {state[1]}",
-        )
-
-    try:
-        exists, _ = wait_released()
-    except WaitTimeout:
-        admin.execute(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-            "WHERE slot_name = %s AND active_pid IS NOT NULL",
-            (slot,),
-        )
-        exists, _ = wait_released()
-    if not exists:
-        return False
-    admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-    return True

@@ -17,17 +17,12 @@ import pymysql
 import pytest
 
 from cdc_support.kafka.connect import ConnectClient
-from cdc_support.kafka.connector import mysql_connector_config
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.mysql.binlog_reader import BinlogReader, PositionStore
 from cdc_support.mysql.source import MySqlAddress, connect, parse_dsn
 from cdc_support.naming import connector_name
 from pytest_cdc.errors import BackendNotAvailable
-from pytest_cdc.fixtures import (
-    DebeziumConnector,
-    _Named,
-    delete_connectors,
-    start_connector,
-)
+from pytest_cdc.fixtures import _Named, close_connectors
 from pytest_cdc.stack import Stack
 
 
@@ -59,14 +54,14 @@ def mysql_database(cdc_stack: Stack, cdc_scenario_name: str) -> Iterator[MySqlDa
             "use --cdc-backend=native (MariaDB) or give mysql_dsn to the external backend"
         )
     admin = parse_dsn(ep.mysql_dsn)
-    name = cdc_scenario_name[:64]
+    name = cdc_scenario_name  # valid as a MariaDB/MySQL name (cdc_support.naming)
     with connect(admin) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
     database = MySqlDatabase(
         name=name,
         flavor=ep.mysql_flavor,
         admin=admin.with_database(name),
-        cdc=MySqlAddress(ep.mysql_host, ep.mysql_port, ep.mysql_cdc_user, ep.mysql_cdc_password),
+        cdc=parse_dsn(ep.mysql_cdc_dsn),  # this host's address; Debezium uses ep.mysql_host/port
     )
     try:
         yield database
@@ -110,40 +105,31 @@ def mysql_connector_factory(
         extra: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> DebeziumConnector:
-        base = connector_name(mysql_database.flavor, cdc_scenario_name, len(created))
         ep = cdc_stack.endpoints
         cdc = mysql_database.cdc
-        config = mysql_connector_config(
+        connector = DebeziumConnector.mysql(
+            connect_client,
+            connector_name(mysql_database.flavor, cdc_scenario_name, len(created)),
+            bootstrap=ep.kafka_bootstrap,
+            timeout=timeout,
             flavor=mysql_database.flavor,
-            host=cdc.host,
-            port=cdc.port,
+            host=ep.mysql_host,  # as Connect reaches the server
+            port=ep.mysql_port,
             user=cdc.user,
             password=cdc.password,
             database=mysql_database.name,
             tables=tables,
-            topic_prefix=base,
             server_id=new_server_id(),
-            kafka_bootstrap=ep.kafka_bootstrap,
             snapshot_mode=snapshot_mode,
             tombstones_on_delete=tombstones_on_delete,
             extra=extra,
         )
-        connector = DebeziumConnector(
-            name=base,
-            topic_prefix=base,
-            config=config,
-            client=connect_client,
-            schema=mysql_database.name,
-        )
         created.append(connector)
-        start_connector(connector, ep.kafka_bootstrap, timeout)
+        connector.start()
         return connector
 
     yield _Named(create, f"Debezium {mysql_database.flavor} connectors on {mysql_database.name}")
-    problems: list[str] = []
-    delete_connectors(connect_client, created, problems)
-    for problem in problems:
-        request.node.warn(pytest.PytestWarning(f"cdc teardown: {problem}"))
+    close_connectors(created, request)
 
 
 @pytest.fixture

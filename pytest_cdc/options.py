@@ -77,7 +77,11 @@ def _resolve(config: pytest.Config, option: str, env: str, ini: str, default: st
 
 def resolve_backend(config: pytest.Config) -> Setting:
     """The backend to use, validated against the allowed names."""
-    setting = _resolve(config, "cdc_backend", "CDC_BACKEND", "cdc_backend", "auto")
+    return check_backend(_resolve(config, "cdc_backend", "CDC_BACKEND", "cdc_backend", "auto"))
+
+
+def check_backend(setting: Setting) -> Setting:
+    """The setting if it names a backend; else a usage error listing the allowed names."""
     if setting.value not in BACKENDS:
         raise CdcUsageError(
             f"cdc backend {setting.value!r} (from {setting.source}) is not one of: "

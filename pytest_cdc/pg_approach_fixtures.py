@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from cdc_support.naming import connector_name
+from cdc_support.naming import connector_name, database_name, publication_name, slot_name
 from cdc_support.postgres import (
     APPROACHES,
     CaptureApproach,
@@ -39,7 +39,7 @@ from cdc_support.postgres.catalog import CatalogItem, catalog_diff, catalog_snap
 from cdc_support.postgres.measure import ApproachOutcomes
 from cdc_support.postgres.source import primary_key
 from pytest_cdc.fixtures import _Named
-from pytest_cdc.janitor import MAX_IDENTIFIER, PgDatabase, scenario_database
+from pytest_cdc.janitor import PgDatabase, scenario_database
 from pytest_cdc.stack import Stack
 
 POLL_INTERVAL = 0.5
@@ -48,13 +48,6 @@ POLL_INTERVAL = 0.5
 
 class LeftoverObjects(AssertionError):
     """A capture approach left objects in the source database after it was closed."""
-
-
-def _numbered(base: str, n: int) -> str:
-    if n == 0:
-        return base
-    suffix = f"_{n}"
-    return base[: MAX_IDENTIFIER - len(suffix)] + suffix
 
 
 class CaptureFactory:
@@ -85,7 +78,7 @@ class CaptureFactory:
             if db.name not in self.baselines:
                 self.baselines[db.name] = (db, catalog_snapshot(conn))
             key = primary_key(conn, table)
-        name = _numbered(self.scenario, len(self.made))
+        name = slot_name(self.scenario, len(self.made))
         slug = re.sub(r"\W+", "-", approach.lower())
         checkpoint = self.tmp_path / f"{slug}-{len(self.made)}.checkpoint.json"
         made: CaptureApproach
@@ -95,7 +88,7 @@ class CaptureFactory:
                 table,
                 key,
                 slot=name,
-                publication=f"{name[:58]}_pub",
+                publication=publication_name(name),
                 replication_dsn=db.replication_dsn,
             )
         elif approach == TriggerAuditApproach.name:
@@ -154,8 +147,7 @@ def pg_database_factory(
         def make(label: str) -> PgDatabase:
             nonlocal count
             count += 1
-            slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:16]
-            name = f"{cdc_scenario_name[: MAX_IDENTIFIER - len(slug) - 5]}_{count}_{slug}"
+            name = database_name(cdc_scenario_name, count, label)
             return stack.enter_context(
                 scenario_database(
                     cdc_stack.postgres_dsn, name, cdc_dsn=cdc_stack.endpoints.postgres_cdc_dsn
@@ -191,11 +183,11 @@ def logical_decoding_factory(
     def make(
         tables: list[str], *, slot: str | None = None, **kwargs: Any
     ) -> LogicalDecodingConsumer:
-        name = slot or _numbered(cdc_scenario_name, len(made))
+        name = slot or slot_name(cdc_scenario_name, len(made))
         consumer = LogicalDecodingConsumer(
             pg_database.replication_dsn,
             slot=name,
-            publication=f"{name[:58]}_pub",
+            publication=publication_name(name),
             tables=tables,
             admin_dsn=pg_database.dsn,
             **kwargs,

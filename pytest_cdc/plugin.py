@@ -1,7 +1,7 @@
 """pytest_cdc: the cdc-spec pytest plugin (loaded through the `pytest11` entry point).
 
 Options and ini keys live in `options`, fixtures in `fixtures`, the stack backends in
-`backends`/`native`, and feature-file collection in `collect`.
+`backends` and `stack`, and feature-file collection in `collect`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_cdc import allure_labels, signals
+from pytest_cdc import signals
 from pytest_cdc.collect import collect_feature_file
 from pytest_cdc.fixtures import (  # noqa: F401 - re-exported so pytest registers them
     cdc_scenario_name,
@@ -22,6 +22,7 @@ from pytest_cdc.fixtures import (  # noqa: F401 - re-exported so pytest register
     pg_conn,
     pg_database,
 )
+from pytest_cdc.lookup import cdc_fixtures  # noqa: F401 - re-exported
 from pytest_cdc.mysql_fixtures import (  # noqa: F401 - re-exported so pytest registers them
     binlog_reader_factory,
     mysql_conn,
@@ -35,6 +36,7 @@ from pytest_cdc.pg_approach_fixtures import (  # noqa: F401 - re-exported so pyt
     pg_capture_factory,
     pg_database_factory,
 )
+from pytest_cdc.report import labels
 from pytest_cdc.sink_fixtures import sink_worker_factory  # noqa: F401 - re-exported
 from pytest_cdc.state import STATE_KEY, get_state, init_state, progress_writer
 
@@ -53,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
-    allure_labels.register_markers(config)
+    labels.register_markers(config)
     init_state(config)
     signals.install(config, progress_writer(config))
 
@@ -72,7 +74,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_bdd_apply_tag(tag: str, function: Any) -> Any:
-    return allure_labels.apply_tag(tag, function)
+    return labels.apply_tag(tag, function)
 
 
 @pytest.hookimpl(trylast=True)
@@ -82,5 +84,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     stack = state.started
     if stack is not None:
-        allure_labels.write_environment(session.config, stack)
+        labels.write_environment(session.config, stack)
     state.close()

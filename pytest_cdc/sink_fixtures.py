@@ -31,7 +31,7 @@ from cdc_support.sinks.config import FORMATS, SinkTarget, WorkerConfig
 from cdc_support.sinks.metrics import parse_metrics
 from cdc_support.waiting import wait_until
 from pytest_cdc.fixtures import _Named
-from pytest_cdc.native.process import ServiceProcess
+from pytest_cdc.process import ServiceProcess
 from pytest_cdc.stack import Stack
 
 __all__ = ["KillRecord", "SinkWorkerProcess", "sink_command", "sink_worker_factory"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cdc.backends import effective_backend, open_stack
-from pytest_cdc.errors import CdcSetupError, RuntimeMissing
+from pytest_cdc.backends import backend_for, open_stack
+from pytest_cdc.errors import CdcSetupError
 from pytest_cdc.options import (
     Setting,
     resolve_backend,
@@ -56,17 +56,13 @@ class CdcState:
 
     def header(self) -> str:
         """The report header line: backend, where the choice came from, versions."""
-        backend, why = effective_backend(self.backend)
-        line = f"cdc: backend={backend} ({why})"
-        if backend != "native":
-            return line
-        from pytest_cdc.native.runtime import locate_runtime
-
+        backend = backend_for(self.backend, Path(self.runtime_dir.value))
+        line = f"cdc: backend={backend.name} ({backend.source})"
         try:
-            versions = locate_runtime(Path(self.runtime_dir.value)).versions()
-        except RuntimeMissing as exc:
+            versions = backend.versions()
+        except CdcSetupError as exc:
             return f"{line}; runtime NOT READY: {exc}"
-        return line + ", " + ", ".join(f"{k}={v}" for k, v in versions.items())
+        return ", ".join([line, *(f"{k}={v}" for k, v in versions.items())])
 
     def close(self) -> None:
         """Stop the stack (or, with --cdc-keep-stack, leave it running and print endpoints)."""

@@ -2,79 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-import pytest
 from pytest_bdd import given, parsers
 
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.checks.lag import LagStats, lag_plot_png
 from cdc_support.postgres.connection import PgConnection
-from cdc_support.workload import (
-    KEY_COLUMNS,
-    NORMALIZERS,
-    EcommerceGenerator,
-    Operation,
-    create_schema,
-    fetch_table,
-)
-from pytest_cdc import evidence
-from pytest_cdc.janitor import PgDatabase
-
-
-@dataclass
-class SourceTable:
-    """The source table a scenario writes to, with what was written to it."""
-
-    conn: PgConnection
-    name: str
-    key: tuple[str, ...]
-    database: PgDatabase
-    seeded: list[dict[str, Any]] = field(default_factory=list)
-    workload: list[Operation] = field(default_factory=list)
-
-    def rows(self) -> dict[tuple[Any, ...], dict[str, Any]]:
-        """The table's current contents by key."""
-        return fetch_table(self.conn, self.name, self.key)
-
-    def __repr__(self) -> str:
-        return f"SourceTable({self.database.name}.{self.name})"
-
-
-@dataclass(frozen=True)
-class SourceDatabase:
-    """This scenario's database and a connection to it (short repr for the report)."""
-
-    conn: PgConnection
-    database: PgDatabase
-
-    def __repr__(self) -> str:
-        return f"database {self.database.name}"
-
-
-@pytest.fixture
-def source_db(pg_conn: PgConnection, pg_database: PgDatabase) -> SourceDatabase:
-    """The scenario's own PostgreSQL database, as steps see it."""
-    return SourceDatabase(pg_conn, pg_database)
+from cdc_support.postgres.source_table import PostgresTable
+from cdc_support.workload import NORMALIZERS
+from pytest_cdc.report import evidence
 
 
 @given(
     parsers.parse("a {table} table in a fresh PostgreSQL database"), target_fixture="source_table"
 )
-def fresh_source_table(table: str, source_db: SourceDatabase) -> SourceTable:
+def fresh_source_table(table: str, pg_conn: PgConnection) -> PostgresTable:
     """Create the e-commerce schema in this scenario's own database."""
-    create_schema(source_db.conn)
-    return SourceTable(source_db.conn, table, KEY_COLUMNS[table], source_db.database)
+    source_table = PostgresTable(pg_conn, table)
+    source_table.create()
+    return source_table
 
 
 @given(parsers.parse("{count:d} {table} generated with seed {seed:d}"))
-def seed_rows(source_table: SourceTable, count: int, table: str, seed: int) -> None:
+def seed_rows(source_table: PostgresTable, count: int, table: str, seed: int) -> None:
     """Bulk-load generated rows with COPY."""
-    gen = EcommerceGenerator(seed)
-    rows = getattr(gen, table)(count)
-    gen.bulk_load(source_table.conn, table, rows)
-    source_table.seeded = rows
+    assert table == source_table.name, f"the scenario's table is {source_table.name}, not {table}"
+    rows = source_table.seed(count, seed)
     evidence.attach_html(
         f"first generated {table}", evidence.table_html(f"{table} (seed {seed})", rows[:10])
     )

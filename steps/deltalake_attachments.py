@@ -14,7 +14,7 @@ from cdc_support.deltalake import (
     commit_operation,
     sorted_change_rows,
 )
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 
 
 def _log_name(version: int, actions: Sequence[dict[str, Any]]) -> str:

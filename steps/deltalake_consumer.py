@@ -30,7 +30,7 @@ from cdc_support.deltalake import (
     run_to_end,
     table_history,
 )
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.deltalake_attachments import attach_commits, attach_handled, attach_log_entries
 

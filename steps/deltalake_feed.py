@@ -21,7 +21,7 @@ from cdc_support.deltalake import (
     version_events,
     version_feed,
 )
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.deltalake_attachments import attach_commit
 

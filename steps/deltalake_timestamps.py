@@ -12,7 +12,7 @@ from cdc_support.deltalake import (
     feed_versions,
     read_feed,
 )
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 
 
 @when(

@@ -22,8 +22,8 @@ from cdc_support.deltalake import (
     table_properties,
 )
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc import evidence
 from pytest_cdc.janitor import scenario_name
+from pytest_cdc.report import evidence
 from steps.deltalake_attachments import attach_workload
 
 # --------------------------------------------------------------------------- fixtures

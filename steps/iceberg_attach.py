@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from cdc_support.iceberg import Changelog, event_rows, snapshot_info
 from cdc_support.iceberg.generated import GeneratedIcebergTable, IcebergWrite
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 
 
 def attach_writes(iceberg: GeneratedIcebergTable, writes: Iterable[IcebergWrite]) -> None:

@@ -16,7 +16,7 @@ from cdc_support.iceberg import Changelog, DeleteFilesError, changes_between, sn
 from cdc_support.iceberg.expected import mismatches, same_row
 from cdc_support.iceberg.files import file_diff
 from cdc_support.iceberg.generated import GeneratedIcebergTable
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.iceberg_attach import attach_changelog
 

@@ -18,7 +18,7 @@ from cdc_support.iceberg.expected import mismatches
 from cdc_support.iceberg.generated import GeneratedIcebergTable
 from cdc_support.iceberg.polls import ConsumerRun, Poll
 from cdc_support.iceberg.warehouse import IcebergWarehouse
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.iceberg_attach import attach_changelog, attach_writes
 

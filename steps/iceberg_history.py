@@ -13,7 +13,7 @@ from cdc_support.iceberg import Changelog, changes_between, collapse_to_net, sna
 from cdc_support.iceberg.expected import mismatches
 from cdc_support.iceberg.generated import GeneratedIcebergTable
 from cdc_support.iceberg.tables import rows_by_key
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.iceberg_attach import attach_changelog
 

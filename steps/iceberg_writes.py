@@ -19,7 +19,7 @@ from cdc_support.iceberg import snapshot_info
 from cdc_support.iceberg.generated import GeneratedIcebergTable
 from cdc_support.iceberg.warehouse import IcebergWarehouse, open_warehouse
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.iceberg_attach import attach_writes
 
 TABLE = "shop.products"

@@ -16,29 +16,30 @@ from pytest_bdd import given, parsers, when
 from cdc_support.mysql.approach import EVENT_TIMEOUT, BinlogApproach
 from cdc_support.mysql.binlog_capture import BinlogReaderApproach, ReaderRestart
 from cdc_support.mysql.debezium import DebeziumBinlogApproach
-from cdc_support.mysql.source import MySqlTable
+from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc import evidence
+from pytest_cdc.lookup import ScenarioFixtures
+from pytest_cdc.report import evidence
 
 
-def _debezium(table: MySqlTable, request: pytest.FixtureRequest) -> BinlogApproach:
-    stack = request.getfixturevalue("cdc_stack")
+def _debezium(table: MySqlSourceTable, fixtures: ScenarioFixtures) -> BinlogApproach:
+    stack = fixtures.get("cdc_stack")
     return DebeziumBinlogApproach(
         table.name,
         table.key,
-        register=request.getfixturevalue("mysql_connector_factory"),
-        open_reader=request.getfixturevalue("kafka_reader_factory"),
+        register=fixtures.get("mysql_connector_factory"),
+        open_reader=fixtures.get("kafka_reader_factory"),
         kafka_bootstrap=stack.kafka_bootstrap,
     )
 
 
-def _binlog_reader(table: MySqlTable, request: pytest.FixtureRequest) -> BinlogApproach:
+def _binlog_reader(table: MySqlSourceTable, fixtures: ScenarioFixtures) -> BinlogApproach:
     return BinlogReaderApproach(
-        table.name, table.key, make_reader=request.getfixturevalue("binlog_reader_factory")
+        table.name, table.key, make_reader=fixtures.get("binlog_reader_factory")
     )
 
 
-APPROACHES: dict[str, Callable[[MySqlTable, pytest.FixtureRequest], BinlogApproach]] = {
+APPROACHES: dict[str, Callable[[MySqlSourceTable, ScenarioFixtures], BinlogApproach]] = {
     "Debezium": _debezium,
     "the binlog reader": _binlog_reader,
 }
@@ -47,15 +48,15 @@ APPROACHES: dict[str, Callable[[MySqlTable, pytest.FixtureRequest], BinlogApproa
 @given(parsers.parse("{approach} captures the MariaDB table"), target_fixture="capture")
 @when(parsers.parse("{approach} captures the MariaDB table"), target_fixture="capture")
 def approach_captures(
-    approach: str, mysql_table: MySqlTable, request: pytest.FixtureRequest
+    approach: str, mysql_table: MySqlSourceTable, cdc_fixtures: ScenarioFixtures
 ) -> BinlogApproach:
     """Start the approach on the scenario's table and wait until it is streaming."""
     if approach not in APPROACHES:
         raise pytest.UsageError(
             f"unknown approach {approach!r} in the feature; use one of {tuple(APPROACHES)}"
         )
-    capture = APPROACHES[approach](mysql_table, request)
-    request.addfinalizer(capture.close)
+    capture = APPROACHES[approach](mysql_table, cdc_fixtures)
+    cdc_fixtures.at_teardown(capture.close)
     capture.start()
     evidence.attach_json(f"{approach} on {mysql_table.name}", capture.describe())
     return capture
@@ -69,7 +70,7 @@ def approach_captures(
     target_fixture="reader_restart",
 )
 def workload_with_reader_restart(
-    mysql_table: MySqlTable,
+    mysql_table: MySqlSourceTable,
     capture: BinlogApproach,
     count: int,
     seed: int,
@@ -81,14 +82,14 @@ def workload_with_reader_restart(
     assert isinstance(capture, BinlogReaderApproach), "this scenario is about the binlog reader"
     assert 0 < stop_at < restart_at < count, "need 0 < stop < restart < count"
     gen = EcommerceGenerator(seed)
-    ops = mysql_table.workload(gen, stop_at)
+    ops = mysql_table.run_workload(gen, stop_at)
     capture.wait_count(stop_at, timeout=EVENT_TIMEOUT)
     capture.stop()
     first_delivered = len(capture.delivered())
     stopped_at = capture.position()
-    ops += mysql_table.workload(gen, restart_at - stop_at)
+    ops += mysql_table.run_workload(gen, restart_at - stop_at)
     capture.start()
-    ops += mysql_table.workload(gen, count - restart_at)
+    ops += mysql_table.run_workload(gen, count - restart_at)
     events = capture.wait_count(first_delivered + count - stop_at, timeout=EVENT_TIMEOUT)
     evidence.attach_json(
         "reader restart",

@@ -13,10 +13,10 @@ from cdc_support.events import ChangeEvent
 from cdc_support.mysql.approach import EVENT_TIMEOUT, BinlogApproach
 from cdc_support.mysql.binlog_capture import ReaderRestart
 from cdc_support.mysql.privileges import binlog_clients, grants_for
-from cdc_support.mysql.source import MySqlTable
+from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.workload import Operation
-from pytest_cdc import evidence
 from pytest_cdc.mysql_fixtures import MySqlDatabase
+from pytest_cdc.report import evidence
 from steps.common import assert_lag_under, assert_tables_equal
 
 
@@ -42,7 +42,7 @@ def snapshot_events_before_marker(
 
 
 @then("every snapshot event equals its row in the MariaDB table")
-def snapshot_events_equal_rows(capture: BinlogApproach, mysql_table: MySqlTable) -> None:
+def snapshot_events_equal_rows(capture: BinlogApproach, mysql_table: MySqlSourceTable) -> None:
     """Each "r" event's after-image is the row as the table holds it."""
     snapshot = [e for e in capture.delivered() if e.op == "r"]
     source = mysql_table.rows()
@@ -99,7 +99,7 @@ def delete_images(capture: BinlogApproach, story: dict[str, Any]) -> None:
 
 @then("every binlog client of the server is the least-privilege CDC user, not root")
 def binlog_clients_not_root(
-    mysql_table: MySqlTable, mysql_database: MySqlDatabase, capture: BinlogApproach
+    mysql_table: MySqlSourceTable, mysql_database: MySqlDatabase, capture: BinlogApproach
 ) -> None:
     """The server's process list shows who streams the binlog (a "Binlog Dump" thread)."""
     cdc_user = mysql_database.cdc.user
@@ -158,7 +158,7 @@ def reader_exactly_once(reader_restart: ReaderRestart) -> None:
 
 
 @then("the table rebuilt from both readers' events equals the MariaDB table")
-def reader_rebuild_equals(mysql_table: MySqlTable, reader_restart: ReaderRestart) -> None:
+def reader_rebuild_equals(mysql_table: MySqlSourceTable, reader_restart: ReaderRestart) -> None:
     """Replaying both readers' events by key gives the table."""
     rebuilt = rebuild_from_events(reader_restart.events)
     assert_tables_equal(mysql_table.rows(), rebuilt, "rebuilt after restart")
@@ -172,7 +172,7 @@ def _workload_events(capture: BinlogApproach, workload: list[Operation]) -> list
 @then(parsers.parse("the table rebuilt from {approach}'s events equals the MariaDB table"))
 def rebuilt_equals_table(
     capture: BinlogApproach,
-    mysql_table: MySqlTable,
+    mysql_table: MySqlSourceTable,
     mysql_workload: list[Operation],
     approach: str,
 ) -> None:

@@ -13,7 +13,7 @@ from cdc_support.sinks.envelopes import produce_one
 from cdc_support.source_table import BackgroundWorkload, SourceTable, tally
 from cdc_support.waiting import wait_until
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc import evidence
+from pytest_cdc.report import evidence
 from steps.pipelines import APPLY_TIMEOUT, CapturedTable, Sink
 
 POISON_KEY, POISON_VALUE = b'{"id": 999999}', b"this is not JSON {"

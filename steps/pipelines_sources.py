@@ -14,7 +14,8 @@ from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.source_table import SourceTable, tally
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc import evidence
+from pytest_cdc.lookup import ScenarioFixtures
+from pytest_cdc.report import evidence
 from steps.pipelines import CapturedTable
 
 TABLE = "customers"
@@ -32,12 +33,12 @@ CONNECTOR_FACTORIES = {
 TIERS = ("bronze", "silver", "gold")
 
 
-def _source_table(source: str, request: pytest.FixtureRequest) -> SourceTable:
+def _source_table(source: str, fixtures: ScenarioFixtures) -> SourceTable:
     """The scenario's own database of that kind, as a source table."""
     if source == "PostgreSQL":
-        return PostgresTable(request.getfixturevalue("pg_conn"), TABLE)
+        return PostgresTable(fixtures.get("pg_conn"), TABLE)
     if source == "MariaDB":
-        return MySqlSourceTable(request.getfixturevalue("mysql_conn"), TABLE, label="MariaDB")
+        return MySqlSourceTable(fixtures.get("mysql_conn"), TABLE, label="MariaDB")
     raise pytest.UsageError(f"unknown source {source!r} in the feature; use one of {SOURCES}")
 
 
@@ -55,12 +56,12 @@ def pipeline_source(captured_table: CapturedTable) -> SourceTable:
     target_fixture="captured_table",
 )
 def captured_source(
-    source: str, count: int, seed: int, request: pytest.FixtureRequest
+    source: str, count: int, seed: int, cdc_fixtures: ScenarioFixtures
 ) -> CapturedTable:
     """Create and fill the table, then register Debezium (its snapshot reads the rows)."""
-    table = _source_table(source, request)
+    table = _source_table(source, cdc_fixtures)
     table.seed(count, seed)
-    factory = request.getfixturevalue(CONNECTOR_FACTORIES[source])
+    factory = cdc_fixtures.get(CONNECTOR_FACTORIES[source])
     connector = factory([table.name], extra=SCHEMA_IN_VALUES)
     evidence.attach_json(
         "connector config", {k: v for k, v in connector.config.items() if "password" not in k}

@@ -28,9 +28,9 @@ from cdc_support.postgres.approach_story import (
     events_for,
 )
 from cdc_support.postgres.measure import ApproachOutcomes
-from pytest_cdc import evidence
+from cdc_support.postgres.source_table import PostgresTable
 from pytest_cdc.pg_approach_fixtures import CaptureFactory
-from steps.common import SourceTable
+from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0
 ORDER = ("logical decoding", "Debezium", "trigger audit", "timestamp polling")
@@ -73,7 +73,7 @@ def side_connections() -> Iterator[list[LongTransaction]]:
 @given(step("{approach:Approach} captures the customers table"), target_fixture="capture")
 @when(step("{approach:Approach} captures the customers table"), target_fixture="capture")
 def approach_captures(
-    approach: str, pg_capture_factory: CaptureFactory, source_table: SourceTable
+    approach: str, pg_capture_factory: CaptureFactory, source_table: PostgresTable
 ) -> Captured:
     """Make the approach on this scenario's database and start it."""
     made = Captured.start(pg_capture_factory(approach, table=source_table.name), source_table.conn)
@@ -95,7 +95,7 @@ def approach_captures(
 
 @when(step("customer {key:d} is inserted and {approach:Approach} has delivered it"))
 def insert_and_wait(
-    source_table: SourceTable, capture: Captured, story: Story, key: int, approach: str
+    source_table: PostgresTable, capture: Captured, story: Story, key: int, approach: str
 ) -> None:
     """One insert; wait until the approach delivered it (so later writes come after a poll)."""
     story.old_row = story.insert(source_table.conn, key)
@@ -104,7 +104,7 @@ def insert_and_wait(
 
 @given(step("customers 1 and 2 are inserted and {approach:Approach} has delivered them"))
 def insert_two_and_wait(
-    source_table: SourceTable, capture: Captured, story: Story, approach: str
+    source_table: PostgresTable, capture: Captured, story: Story, approach: str
 ) -> None:
     """Two inserts, delivered before the scenario goes on."""
     for key in (1, 2):
@@ -117,7 +117,7 @@ def insert_two_and_wait(
 
 
 @when("customer 1 is deleted, then customer 2 is inserted as a marker")
-def delete_then_marker(source_table: SourceTable, story: Story) -> None:
+def delete_then_marker(source_table: PostgresTable, story: Story) -> None:
     """A hard delete, then a marker row: everything before it is delivered once it is."""
     story.rule = "hard deletes"
     story.delete(source_table.conn, 1)
@@ -126,7 +126,7 @@ def delete_then_marker(source_table: SourceTable, story: Story) -> None:
 
 @when(step("customer 1 is renamed {count:d} times between two polls of {approach:Approach}"))
 def renamed_between_polls(
-    source_table: SourceTable, capture: Captured, story: Story, count: int, approach: str
+    source_table: PostgresTable, capture: Captured, story: Story, count: int, approach: str
 ) -> None:
     """No poll (no read, for the log-based ones) runs while the renames are committed."""
     story.rule = "intermediate updates"
@@ -137,13 +137,13 @@ def renamed_between_polls(
 
 
 @when("customer 2 is inserted as a marker")
-def marker_two(source_table: SourceTable, story: Story) -> None:
+def marker_two(source_table: PostgresTable, story: Story) -> None:
     """A row written last: once it is delivered, everything before it has been."""
     story.insert(source_table.conn, 2)
 
 
 @when("customer 1 is renamed, then customer 2 is inserted as a marker")
-def rename_then_marker(source_table: SourceTable, story: Story) -> None:
+def rename_then_marker(source_table: PostgresTable, story: Story) -> None:
     """One update, then the marker."""
     story.rule = "before-image"
     story.old_row = current_row(source_table.conn, 1)
@@ -200,7 +200,7 @@ def updates_carry_names(capture: Captured, story: Story, approach: str, names: s
 def update_before_image(
     capture: Captured,
     story: Story,
-    source_table: SourceTable,
+    source_table: PostgresTable,
     pg_approach_outcomes: ApproachOutcomes,
     approach: str,
     before: str,

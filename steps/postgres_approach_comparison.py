@@ -20,10 +20,11 @@ from cdc_support.postgres.measure import (
     comparison_rows,
     comparison_table_html,
 )
+from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc import evidence
 from pytest_cdc.pg_approach_fixtures import POLL_INTERVAL, CaptureFactory
-from steps.common import SourceTable, assert_tables_equal
+from pytest_cdc.report import evidence
+from steps.common import assert_tables_equal
 from steps.postgres_approach_capture import ORDER, step
 
 # --------------------------------------------------------------------------- footprint
@@ -59,7 +60,7 @@ def approach_closed(capture: Captured, approach: str) -> None:
 
 
 @then(step("nothing {approach:Approach} added is left in the source database"))
-def nothing_left(capture: Captured, source_table: SourceTable, approach: str) -> None:
+def nothing_left(capture: Captured, source_table: PostgresTable, approach: str) -> None:
     """The catalog equals the one before the approach started."""
     left = capture.left_behind(source_table.conn)
     evidence.attach_json("left in the source database after close", left.as_dict())
@@ -81,7 +82,7 @@ def _attach_run(run: WorkloadRun) -> None:
     target_fixture="comparison",
 )
 def comparison_runs(
-    source_table: SourceTable,
+    source_table: PostgresTable,
     pg_capture_factory: CaptureFactory,
     pg_database_factory: Callable[[str], Any],
     count: int,

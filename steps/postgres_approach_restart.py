@@ -14,8 +14,9 @@ from cdc_support.postgres.approach_story import (
     events_for,
 )
 from cdc_support.postgres.measure import ApproachOutcomes
-from pytest_cdc import evidence
-from steps.common import SourceTable
+from cdc_support.postgres.source_table import PostgresTable
+from pytest_cdc.janitor import PgDatabase
+from pytest_cdc.report import evidence
 from steps.postgres_approach_capture import EVENT_TIMEOUT, step
 
 # --------------------------------------------------------------------------- restart
@@ -23,7 +24,7 @@ from steps.postgres_approach_capture import EVENT_TIMEOUT, step
 
 @when(step("{count:d} customers are inserted and {approach:Approach} has delivered them"))
 def insert_many_and_wait(
-    source_table: SourceTable, capture: Captured, story: Story, count: int, approach: str
+    source_table: PostgresTable, capture: Captured, story: Story, count: int, approach: str
 ) -> None:
     """Inserts of keys 1..count, each its own transaction; wait until all are delivered."""
     for key in range(1, count + 1):
@@ -48,7 +49,9 @@ def approach_stopped(capture: Captured, approach: str) -> None:
         "{renamed:d} are renamed"
     )
 )
-def write_while_stopped(source_table: SourceTable, story: Story, count: int, renamed: int) -> None:
+def write_while_stopped(
+    source_table: PostgresTable, story: Story, count: int, renamed: int
+) -> None:
     """New rows, and one update each of rows delivered before the stop."""
     first_new = story.next_key()
     for key in range(first_new, first_new + count):
@@ -65,7 +68,7 @@ def approach_restarted(capture: Captured, approach: str) -> None:
 
 
 @when(parsers.parse("{count:d} more customers are inserted"))
-def insert_more(source_table: SourceTable, story: Story, count: int) -> None:
+def insert_more(source_table: PostgresTable, story: Story, count: int) -> None:
     """More new rows after the restart."""
     first_new = story.next_key()
     for key in range(first_new, first_new + count):
@@ -111,10 +114,13 @@ def every_change_delivered(
 
 @when("a long transaction renames customer 1 and stays open")
 def long_transaction(
-    source_table: SourceTable, story: Story, side_connections: list[LongTransaction]
+    source_table: PostgresTable,
+    pg_database: PgDatabase,
+    story: Story,
+    side_connections: list[LongTransaction],
 ) -> None:
     """A second session updates customer 1 and does not commit yet."""
-    session = LongTransaction(source_table.database.dsn)
+    session = LongTransaction(pg_database.dsn)
     side_connections.append(session)
     story.old_row = current_row(source_table.conn, 1)
     name = story.old_row["full_name"] + " (long transaction)"
@@ -126,7 +132,7 @@ def long_transaction(
     step("customer 2 is renamed in a short transaction and {approach:Approach} has delivered that")
 )
 def short_transaction(
-    source_table: SourceTable, capture: Captured, story: Story, approach: str
+    source_table: PostgresTable, capture: Captured, story: Story, approach: str
 ) -> None:
     """Customer 2's rename commits first; wait until the approach delivered it."""
     name = current_row(source_table.conn, 2)["full_name"] + " (short transaction)"
@@ -140,7 +146,7 @@ def short_transaction(
 
 @when("the long transaction commits, then customer 3 is inserted as a marker")
 def long_commits(
-    source_table: SourceTable, story: Story, side_connections: list[LongTransaction]
+    source_table: PostgresTable, story: Story, side_connections: list[LongTransaction]
 ) -> None:
     """Commit the long transaction, then write the marker."""
     side_connections[-1].commit()

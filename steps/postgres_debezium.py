@@ -14,10 +14,12 @@ from cdc_support.events import ChangeEvent, Tombstone
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.postgres.single_row import SingleRowStory, insert_marker, write_single_row_story
 from cdc_support.postgres.source import set_replica_identity
-from cdc_support.workload import EcommerceGenerator, mixed_workload
-from pytest_cdc import evidence
+from cdc_support.postgres.source_table import PostgresTable
+from cdc_support.source_table import tally
+from cdc_support.workload import EcommerceGenerator
 from pytest_cdc.fixtures import DebeziumConnector
-from steps.common import SourceTable, assert_lag_under, assert_tables_equal
+from pytest_cdc.report import evidence
+from steps.common import assert_lag_under, assert_tables_equal
 
 EVENT_TIMEOUT = 60.0
 
@@ -28,7 +30,7 @@ class Capture:
 
     connector: DebeziumConnector
     reader: TopicReader
-    source: SourceTable
+    source: PostgresTable
 
     def events_for(self, key: tuple[Any, ...]) -> list[ChangeEvent | Tombstone]:
         """Records (events and tombstones) of one key, in topic order."""
@@ -41,7 +43,7 @@ class Capture:
 def _capture(
     factory: Callable[..., DebeziumConnector],
     reader_factory: Callable[..., TopicReader],
-    source_table: SourceTable,
+    source_table: PostgresTable,
     **options: Any,
 ) -> Capture:
     connector = factory([source_table.name], **options)
@@ -58,7 +60,7 @@ def _capture(
 def connector_captures(
     debezium_connector_factory: Callable[..., DebeziumConnector],
     kafka_reader_factory: Callable[..., TopicReader],
-    source_table: SourceTable,
+    source_table: PostgresTable,
     table: str,
 ) -> Capture:
     """Register the connector (snapshot.mode=initial) and wait until it is RUNNING."""
@@ -75,7 +77,7 @@ def connector_captures(
 def connector_with_tombstones(
     debezium_connector_factory: Callable[..., DebeziumConnector],
     kafka_reader_factory: Callable[..., TopicReader],
-    source_table: SourceTable,
+    source_table: PostgresTable,
     table: str,
     setting: str,
 ) -> Capture:
@@ -90,20 +92,20 @@ def connector_with_tombstones(
 
 
 @given(parsers.parse("the {table} table has REPLICA IDENTITY {identity}"))
-def replica_identity(source_table: SourceTable, table: str, identity: str) -> None:
+def replica_identity(source_table: PostgresTable, table: str, identity: str) -> None:
     """FULL logs whole old rows; DEFAULT logs only the primary key of changed rows."""
     assert identity in ("FULL", "DEFAULT"), identity
     set_replica_identity(source_table.conn, table, identity)
 
 
 @when("I insert customer 1, update its name, then delete it", target_fixture="story")
-def insert_update_delete(source_table: SourceTable) -> SingleRowStory:
+def insert_update_delete(source_table: PostgresTable) -> SingleRowStory:
     """Three transactions on one row."""
     return write_single_row_story(source_table.conn, update=True)
 
 
 @when("I insert customer 1, then delete it", target_fixture="story")
-def insert_delete(source_table: SourceTable) -> SingleRowStory:
+def insert_delete(source_table: PostgresTable) -> SingleRowStory:
     """Two transactions on one row."""
     return write_single_row_story(source_table.conn, update=False)
 
@@ -137,7 +139,7 @@ def topic_holds_events(capture: Capture, table: str, count: int, op: str) -> Non
 
 
 @then("every snapshot event's after-image equals its source row")
-def snapshot_equals_source(capture: Capture, source_table: SourceTable) -> None:
+def snapshot_equals_source(capture: Capture, source_table: PostgresTable) -> None:
     """The snapshot, replayed, is the table."""
     rebuilt = rebuild_from_events(capture.reader.seen.events)
     assert_tables_equal(source_table.rows(), rebuilt, "snapshot vs source")
@@ -259,21 +261,17 @@ def snapshot_arrived(capture: Capture, count: int, table: str) -> None:
         "a mixed workload of {count:d} operations runs against {table} with seed {seed:d}"
     )
 )
-def run_workload(source_table: SourceTable, count: int, table: str, seed: int) -> None:
+def run_workload(source_table: PostgresTable, count: int, table: str, seed: int) -> None:
     """Inserts, updates and deletes, each its own transaction (its own commit time)."""
-    gen = EcommerceGenerator(seed + 1)
-    ops = mixed_workload(source_table.conn, gen, count, table=table)
-    source_table.workload = ops
-    tally: dict[str, int] = {}
-    for op in ops:
-        tally[op.op] = tally.get(op.op, 0) + 1
-    evidence.attach_json("workload", {"operations": count, "by kind": tally})
+    assert table == source_table.name, f"the scenario's table is {source_table.name}, not {table}"
+    ops = source_table.run_workload(EcommerceGenerator(seed + 1), count)
+    evidence.attach_json("workload", {"operations": count, "by kind": tally(ops)})
 
 
 @then(parsers.parse("the table rebuilt from the {table} topic equals the source table"))
-def rebuilt_equals_source(capture: Capture, source_table: SourceTable, table: str) -> None:
+def rebuilt_equals_source(capture: Capture, source_table: PostgresTable, table: str) -> None:
     """Replay every event (snapshot + stream) by key and compare with the table."""
-    expected_events = len(source_table.seeded) + len(source_table.workload)
+    expected_events = source_table.change_events
     capture.reader.read_count(expected_events, timeout=EVENT_TIMEOUT * 2)
     events = capture.reader.seen.events
     evidence.attach_events("sample streamed events", [e for e in events if e.op != "r"])

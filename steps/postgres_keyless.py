@@ -23,8 +23,8 @@ from cdc_support.postgres.tables import (
     replication_objects,
     update_one,
 )
-from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0
 NOTES = [{"note": "buy milk", "n": 1}, {"note": "buy milk", "n": 1}, {"note": "call Bob", "n": 2}]

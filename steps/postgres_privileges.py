@@ -10,15 +10,15 @@ from cdc_support.postgres.privileges import (
     table_privileges,
     write_attempts,
 )
+from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.waiting import wait_until
-from pytest_cdc import evidence
 from pytest_cdc.janitor import PgDatabase
-from steps.common import SourceTable
+from pytest_cdc.report import evidence
 from steps.postgres_debezium import Capture
 
 
 @then("the connector streams as the replication role, not as a superuser")
-def streams_as_replication_role(capture: Capture, source_table: SourceTable) -> None:
+def streams_as_replication_role(capture: Capture, source_table: PostgresTable) -> None:
     """pg_stat_replication names the role of the walsender that holds the connector's slot."""
     role = capture.connector.config["database.user"]
     slot = str(capture.connector.slot_name)
@@ -42,7 +42,7 @@ def streams_as_replication_role(capture: Capture, source_table: SourceTable) -> 
 
 @then(parsers.parse("the replication role may read the {table} table but not write it"))
 def role_reads_but_cannot_write(
-    capture: Capture, source_table: SourceTable, pg_database: PgDatabase, table: str
+    capture: Capture, source_table: PostgresTable, pg_database: PgDatabase, table: str
 ) -> None:
     """SELECT (granted for the snapshot) only; INSERT, UPDATE, DELETE are refused."""
     role = capture.connector.config["database.user"]

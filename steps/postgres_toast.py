@@ -14,6 +14,7 @@ from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent, jsonable
 from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER
 from cdc_support.kafka.topics import TopicReader
+from cdc_support.postgres.loader import fetch_table
 from cdc_support.postgres.tables import (
     base64_bytes,
     create_documents_table,
@@ -23,9 +24,8 @@ from cdc_support.postgres.tables import (
     toast_bytes,
     update_one,
 )
-from cdc_support.workload import fetch_table
-from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0
 SIZE = 10_000

@@ -20,8 +20,8 @@ from cdc_support.sinks.config import table_format
 from cdc_support.sinks.dlq import count_records
 from cdc_support.waiting import wait_until
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.report import evidence
 from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal
 

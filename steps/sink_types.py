@@ -18,7 +18,7 @@ from cdc_support.sinks.samples import (
     TYPED_COLUMNS,
     TYPED_ROWS,
     TYPED_TABLE,
-    SourceTable,
+    CapturedSample,
     alter_column_type,
     batches_of_keys,
     create_documents,
@@ -36,19 +36,19 @@ from cdc_support.sinks.samples import (
     update_typed_row,
 )
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER, placeholder_forms
-from pytest_cdc import evidence
 from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.report import evidence
 from pytest_cdc.sink_fixtures import SinkWorkerProcess
 
 SIZE = 10_000
 TIMEOUT = 180.0
 
 
-def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -> SourceTable:
+def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -> CapturedSample:
     connector = factory([table], extra=SINK_CONNECTOR_SETTINGS)
     config = {k: v for k, v in connector.config.items() if "password" not in k}
     evidence.attach_json("connector config", config)
-    return SourceTable(conn, table, connector.topic(table))
+    return CapturedSample(conn, table, connector.topic(table))
 
 
 @given(
@@ -58,7 +58,7 @@ def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -
 )
 def typed_table(
     pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
-) -> SourceTable:
+) -> CapturedSample:
     """``typed_sample`` (no rows yet), and a connector with :data:`SINK_CONNECTOR_SETTINGS`."""
     create_typed_table(pg_conn)
     return _capture(debezium_connector_factory, pg_conn, TYPED_TABLE)
@@ -70,7 +70,7 @@ def typed_table(
 )
 def documents_table(
     pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
-) -> SourceTable:
+) -> CapturedSample:
     """``documents (id, title, body text, attachment bytea)``: updates carry the key only."""
     create_documents(pg_conn)
     return _capture(debezium_connector_factory, pg_conn, DOCUMENTS)
@@ -81,7 +81,7 @@ def documents_table(
     target_fixture="sink_worker",
 )
 def running_worker(
-    fmt: str, sink_source: SourceTable, sink_worker_factory: Callable
+    fmt: str, sink_source: CapturedSample, sink_worker_factory: Callable
 ) -> SinkWorkerProcess:
     """``cdc-spec sink`` on the table's topic, running."""
     worker = sink_worker_factory(sink_source.topic, format=table_format(fmt))
@@ -94,7 +94,7 @@ def running_worker(
     target_fixture="sink_worker",
 )
 def idle_worker(
-    fmt: str, sink_source: SourceTable, sink_worker_factory: Callable
+    fmt: str, sink_source: CapturedSample, sink_worker_factory: Callable
 ) -> SinkWorkerProcess:
     """The worker's options are set; it starts in a later step."""
     worker = sink_worker_factory(sink_source.topic, format=table_format(fmt), start=False)
@@ -103,7 +103,7 @@ def idle_worker(
 
 
 @when("3 rows with edge values are inserted, and the amount and the tags of row 2 are updated")
-def typed_rows(sink_source: SourceTable) -> None:
+def typed_rows(sink_source: CapturedSample) -> None:
     """Each its own transaction; the update sets numeric(38,10)'s largest value."""
     for row in TYPED_ROWS:
         insert_typed_row(sink_source.conn, row)
@@ -113,7 +113,7 @@ def typed_rows(sink_source: SourceTable) -> None:
 
 
 @when(parsers.parse("rows with the amounts {amounts} are inserted"))
-def rows_with_amounts(sink_source: SourceTable, amounts: str) -> None:
+def rows_with_amounts(sink_source: CapturedSample, amounts: str) -> None:
     """One row per amount (other columns null), each its own transaction."""
     sink_source.insert_amounts(amounts)
 
@@ -124,7 +124,7 @@ def rows_with_amounts(sink_source: SourceTable, amounts: str) -> None:
         "are inserted"
     )
 )
-def widened_then_rows(sink_source: SourceTable, kind: str, amounts: str) -> None:
+def widened_then_rows(sink_source: CapturedSample, kind: str, amounts: str) -> None:
     """ALTER COLUMN ... TYPE: the sink table's column stays decimal(38,10)."""
     alter_column_type(sink_source.conn, "amount", kind)
     sink_source.insert_amounts(amounts)
@@ -134,14 +134,14 @@ def widened_then_rows(sink_source: SourceTable, kind: str, amounts: str) -> None
     "document 2 is inserted with a 10 kB random body and attachment, and then only its title "
     "is updated"
 )
-def document_2(sink_source: SourceTable) -> None:
+def document_2(sink_source: CapturedSample) -> None:
     """Both change events wait in the topic for the worker."""
     sink_source.insert_document(2, SIZE)
     sink_source.rename_document(2)
 
 
 @when("the sink worker starts and applies both events of document 2 in one batch")
-def start_worker(sink_worker: SinkWorkerProcess, sink_source: SourceTable) -> None:
+def start_worker(sink_worker: SinkWorkerProcess, sink_source: CapturedSample) -> None:
     """The commit log shows the insert and the update of key 2 in one commit."""
     sink_worker.start()
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
@@ -151,20 +151,20 @@ def start_worker(sink_worker: SinkWorkerProcess, sink_source: SourceTable) -> No
 
 
 @when("document 1 is inserted with a 10 kB random body and attachment, and applied")
-def document_1(sink_source: SourceTable, sink_worker: SinkWorkerProcess) -> None:
+def document_1(sink_source: CapturedSample, sink_worker: SinkWorkerProcess) -> None:
     """Committed to the table before its update comes."""
     sink_source.insert_document(1, SIZE)
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
 
 
 @when("only the title of document 1 is updated")
-def update_document_1(sink_source: SourceTable) -> None:
+def update_document_1(sink_source: CapturedSample) -> None:
     """The WAL record holds the key and the title; body and attachment stay in TOAST."""
     sink_source.rename_document(1)
 
 
 @then(parsers.parse("the {fmt} table holds every source row with exactly its values"))
-def exact_values(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str) -> None:
+def exact_values(sink_worker: SinkWorkerProcess, sink_source: CapturedSample, fmt: str) -> None:
     """Each value equal, and of the same Python type, to what the source holds (Delta: a time
     as µs since midnight, a uuid as text)."""
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
@@ -225,7 +225,7 @@ def dead_letters(
     )
 )
 def fitting_rows(
-    sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str, count: int
+    sink_worker: SinkWorkerProcess, sink_source: CapturedSample, fmt: str, count: int
 ) -> None:
     """The worker went on after each dead letter: every other row is in the table."""
     sink_worker.wait_applied(count, timeout=TIMEOUT)
@@ -239,7 +239,7 @@ def fitting_rows(
 
 
 @then("both update events carry Debezium's placeholder for the body and the attachment")
-def placeholders_sent(sink_source: SourceTable, cdc_stack: Any) -> None:
+def placeholders_sent(sink_source: CapturedSample, cdc_stack: Any) -> None:
     """As the connector wrote them to the topic (the large values are stored out of line)."""
     stored = toast_bytes(sink_source.conn, DOCUMENTS)
     values = read_json_values(
@@ -262,7 +262,7 @@ def placeholders_sent(sink_source: SourceTable, cdc_stack: Any) -> None:
         "the {fmt} table equals the documents table, with the real 10 kB bodies and attachments"
     )
 )
-def documents_equal(sink_worker: SinkWorkerProcess, sink_source: SourceTable, fmt: str) -> None:
+def documents_equal(sink_worker: SinkWorkerProcess, sink_source: CapturedSample, fmt: str) -> None:
     """Every column of every row equal to the source's, never the placeholder."""
     sink_worker.wait_applied(sink_source.changes, timeout=TIMEOUT)
     source = {(r["id"],): r for r in fetch_rows(sink_source.conn, DOCUMENTS)}

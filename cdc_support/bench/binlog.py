@@ -29,17 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from cdc_support.kafka.connect import ConnectClient
-from cdc_support.kafka.connector import mysql_connector_config, topic_for
+from cdc_support.kafka.connector_config import mysql_connector_config, topic_for
 from cdc_support.kafka.topics import TopicReader
-from cdc_support.mysql.binlog_reader import BinlogPosition, BinlogReader, PositionStore
-from cdc_support.mysql.source import (
-    MySqlAddress,
-    binlog_position,
-    connect,
-    create_table,
-    mixed_workload,
-    parse_dsn,
+from cdc_support.mysql.binlog_reader import (
+    BinlogPosition,
+    BinlogReader,
+    PositionStore,
+    binlog_source,
 )
+from cdc_support.mysql.loader import create_table, mixed_workload
+from cdc_support.mysql.source import MySqlAddress, binlog_position, connect, parse_dsn
 from cdc_support.workload import EcommerceGenerator
 
 __all__ = ["format_report", "run"]
@@ -72,7 +71,7 @@ def _reader_catch_up(
         start = BinlogPosition(*binlog_position(conn))
     writer = _write_backlog(admin, ops, seed)
     with tempfile.TemporaryDirectory(prefix="binlog-bench-") as tmp:
-        store = PositionStore(Path(tmp) / "position.json")
+        store = PositionStore(Path(tmp) / "position.json", binlog_source(cdc, database, [TABLE]))
         store.save(start)
         reader = BinlogReader(
             cdc,

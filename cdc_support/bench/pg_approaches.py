@@ -32,6 +32,7 @@ from cdc_support.postgres import (
     TimestampPollingApproach,
     TriggerAuditApproach,
 )
+from cdc_support.postgres.loader import create_schema
 from cdc_support.postgres.measure import (
     ApproachOutcomes,
     WorkloadRun,
@@ -39,7 +40,6 @@ from cdc_support.postgres.measure import (
     measure_approach,
     measure_baseline,
 )
-from cdc_support.workload import create_schema
 
 __all__ = ["format_report", "run"]
 

@@ -35,9 +35,10 @@ from confluent_kafka.admin import AdminClient
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.events import Tombstone
 from cdc_support.sinks.base import MaintenancePolicy
-from cdc_support.sinks.batching import MicroBatch, RowDecoder
+from cdc_support.sinks.batching import MicroBatch
 from cdc_support.sinks.commit_log import commit_latencies, read_commit_log
 from cdc_support.sinks.config import SinkTarget, WorkerConfig
+from cdc_support.sinks.decoding import RowDecoder
 from cdc_support.sinks.dlq import dlq_topic_for, ensure_topic
 from cdc_support.sinks.envelopes import customer_changes, produce
 from cdc_support.sinks.trend import latency_trend

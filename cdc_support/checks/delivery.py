@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cdc_support.events import ChangeEvent
 from cdc_support.workload import Operation
 
 Key = tuple[Any, ...]
+T = TypeVar("T", bound=Hashable)
 OP_CODES: Mapping[str, str] = {"insert": "c", "update": "u", "delete": "d"}
 """Workload operation kinds -> change-event op codes."""
 
@@ -63,6 +64,39 @@ class DeliveryReport:
         }
 
 
+@dataclass(frozen=True)
+class KeyDifferences(Generic[T]):
+    """Per key, what was expected but not delivered, delivered beyond what was expected
+    (a repeat, or something never expected), and the same items in another order."""
+
+    lost: dict[Key, list[T]]
+    extra: dict[Key, list[T]]
+    reordered: dict[Key, tuple[list[T], list[T]]]
+
+
+def compare_per_key(
+    expected: Mapping[Key, Sequence[T]], delivered: Mapping[Key, Sequence[T]]
+) -> KeyDifferences[T]:
+    """The one loss/duplicate computation: per key, expected vs delivered items (ops,
+    (version, op) pairs, ...) as multisets, then their order."""
+    lost: dict[Key, list[T]] = {}
+    extra: dict[Key, list[T]] = {}
+    reordered: dict[Key, tuple[list[T], list[T]]] = {}
+    for key in expected.keys() | delivered.keys():
+        want, got = list(expected.get(key, [])), list(delivered.get(key, []))
+        if want == got:
+            continue
+        missing = list((Counter(want) - Counter(got)).elements())
+        more = list((Counter(got) - Counter(want)).elements())
+        if missing:
+            lost[key] = missing
+        if more:
+            extra[key] = more
+        if not missing and not more:
+            reordered[key] = (want, got)
+    return KeyDifferences(lost, extra, reordered)
+
+
 def committed_ops(operations: Iterable[Operation]) -> list[tuple[str, Key]]:
     """A workload log as (op code, key) pairs in commit order."""
     return [(OP_CODES[o.op], o.key) for o in operations]
@@ -99,21 +133,12 @@ def delivery_report(
         pos = _position(event)
         if pos is not None:
             positions[pos] += 1
-    report = DeliveryReport(
+    differences = compare_per_key(want, got)
+    return DeliveryReport(
         expected=len(committed),
         delivered=len(delivered),
+        lost=differences.lost,
+        duplicated=differences.extra,
+        reordered=differences.reordered,
         repeated_positions=sum(n - 1 for n in positions.values() if n > 1),
     )
-    for key in want.keys() | got.keys():
-        expected_ops, delivered_ops = want.get(key, []), got.get(key, [])
-        if expected_ops == delivered_ops:
-            continue
-        missing = list((Counter(expected_ops) - Counter(delivered_ops)).elements())
-        extra = list((Counter(delivered_ops) - Counter(expected_ops)).elements())
-        if missing:
-            report.lost[key] = missing
-        if extra:
-            report.duplicated[key] = extra
-        if not missing and not extra:
-            report.reordered[key] = (expected_ops, delivered_ops)
-    return report

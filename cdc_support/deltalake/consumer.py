@@ -1,7 +1,7 @@
 """An incremental Change Data Feed consumer that remembers the last version it processed.
 
-The position is a table version, kept in a small JSON checkpoint file that is replaced
-atomically (write a temp file in the same folder, fsync, rename). A consumer reads the versions
+The position is a table version, kept in a checkpoint file bound to the table's URI
+(:mod:`cdc_support.checkpoint`: replaced atomically and durably). A consumer reads the versions
 after its checkpoint, hands the events to the caller, and only then moves the checkpoint: a
 consumer stopped at any point and started again (a new process, a new object) resumes with the
 first version it has not committed — nothing lost; nothing repeated unless it stopped between
@@ -14,10 +14,7 @@ checkpoint stays where it was.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from cdc_support.checkpoint import CheckpointError, JsonCheckpoint
 from cdc_support.deltalake.feed import FeedRange, feed_to_events, read_feed
 from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.deltalake.log import open_table
@@ -33,67 +31,38 @@ from cdc_support.events import ChangeEvent
 __all__ = ["CdfBatch", "CdfCheckpoint", "CdfConsumer", "CheckpointError"]
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file is unreadable or belongs to another table; the message names the fix."""
+START_OVER = "the consumer then starts again at its start_version"
 
 
 @dataclass(frozen=True)
 class CdfCheckpoint:
-    """A JSON file ``{"table": uri, "last_version": n, "saved_at": iso}``."""
+    """The last processed version of a table, in a :class:`~cdc_support.checkpoint.JsonCheckpoint`
+    bound to the table's URI (position ``{"last_version": n}``)."""
 
     path: Path
 
     def __repr__(self) -> str:
         return f"CdfCheckpoint({self.path})"
 
+    def _file(self, table_uri: str) -> JsonCheckpoint:
+        return JsonCheckpoint(self.path, table_uri, start_over=START_OVER)
+
     def load(self, table_uri: str) -> int | None:
         """The last processed version of ``table_uri``, or None when there is no checkpoint."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        position = self._file(table_uri).load()
+        if position is None:
             return None
-        try:
-            data = json.loads(text)
-            version = data["last_version"]
-            table = data["table"]
-            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-                raise ValueError(f"last_version must be an integer >= 0, got {version!r}")
-        except (ValueError, KeyError, TypeError) as exc:
+        version = position.get("last_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise CheckpointError(
-                f"checkpoint file {self.path} is not a valid CDF checkpoint ({exc}); "
-                'expected {"table": "<uri>", "last_version": <int>}. fix: restore it, or '
-                "delete it to start again from the consumer's start_version."
-            ) from exc
-        if table != table_uri:
-            raise CheckpointError(
-                f"checkpoint file {self.path} belongs to table {table!r}, not {table_uri!r}. "
-                "fix: give each table's consumer its own checkpoint file."
+                f"checkpoint file {self.path} is not a valid CDF checkpoint (last_version must "
+                f"be an integer >= 0, got {version!r}): delete it to start over ({START_OVER})"
             )
         return version
 
     def save(self, table_uri: str, version: int) -> None:
-        """Atomically replace the checkpoint with ``version`` (fsync'd before the rename)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "table": table_uri,
-            "last_version": version,
-            "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        }
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        """Atomically and durably replace the checkpoint with ``version``."""
+        self._file(table_uri).save({"last_version": version})
 
 
 @dataclass(frozen=True)

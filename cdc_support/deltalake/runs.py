@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from cdc_support.checks.delivery import compare_per_key
 from cdc_support.deltalake.consumer import CdfBatch, CdfConsumer
 from cdc_support.deltalake.log import CdfVersionsUnavailable
 from cdc_support.deltalake.tables import DeltaCommit
@@ -136,14 +137,8 @@ class RestartAudit:
     def of(cls, handled: Sequence[ChangeEvent], reference: Sequence[ChangeEvent]) -> RestartAudit:
         """Compare what the consumers handled with a full read of the feed."""
         got, want = _per_key(handled), _per_key(reference)
-        lost = {k: [e for e in want[k] if e not in got.get(k, [])] for k in want}
-        repeated = {k: [e for e, n in Counter(v).items() if n > 1] for k, v in got.items()}
-        return cls(
-            got,
-            want,
-            {k: v for k, v in lost.items() if v},
-            {k: v for k, v in repeated.items() if v},
-        )
+        differences = compare_per_key(want, got)
+        return cls(got, want, differences.lost, differences.extra)
 
     @property
     def same_sequences(self) -> bool:

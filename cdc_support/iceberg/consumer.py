@@ -1,7 +1,7 @@
 """An incremental consumer that remembers the last snapshot it processed.
 
-The position is a snapshot id, kept with the table's UUID in a small JSON checkpoint file that
-is replaced atomically (a temp file in the same folder, fsync, rename). Each poll diffs the
+The position is a snapshot id, kept in a checkpoint file bound to the table's UUID
+(:mod:`cdc_support.checkpoint`: replaced atomically and durably). Each poll diffs the
 checkpointed snapshot against the table's current one, hands the changelog to the caller and
 only then moves the checkpoint: a consumer stopped at any point and started again (a new
 process, a new object) resumes after the last snapshot it handed over — nothing lost, nothing
@@ -11,11 +11,8 @@ repeated unless it stopped between handling a changelog and saving the checkpoin
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import json
+import dataclasses
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +21,27 @@ from typing import Literal
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
+from cdc_support.checkpoint import CheckpointError, JsonCheckpoint
 from cdc_support.events import ChangeEvent
 from cdc_support.iceberg.changelog import Changelog, changes_between, snapshot_events
-from cdc_support.iceberg.errors import IcebergChangelogError
 from cdc_support.iceberg.snapshots import table_name
 
 __all__ = ["Checkpoint", "SnapshotConsumer"]
 
 
+START_OVER = "the consumer then starts again from its start option"
+
+
+def table_source(table_uuid: str) -> str:
+    """What an Iceberg consumer's checkpoint is bound to: the table's UUID (a dropped and
+    re-created table, even of the same name, has another)."""
+    return f"Iceberg table with UUID {table_uuid}"
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """The last snapshot a consumer processed, bound to the table's UUID."""
+    """The last snapshot a consumer processed, bound to the table's UUID; kept in a
+    :class:`~cdc_support.checkpoint.JsonCheckpoint` (atomic, fsync'd)."""
 
     table: str
     table_uuid: str
@@ -43,14 +50,17 @@ class Checkpoint:
     timestamp_ms: int | None = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Checkpoint | None:
-        """The checkpoint stored at ``path``, or None when there is no file yet."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
+    def load(cls, path: str | os.PathLike[str], table_uuid: str | None = None) -> Checkpoint | None:
+        """The checkpoint stored at ``path`` (None when there is no file yet); with
+        ``table_uuid``, refused (:class:`CheckpointError`) if written for another table."""
+        if table_uuid is None:
+            stored = JsonCheckpoint.read(path, start_over=START_OVER)
+            data = stored.position if stored is not None else None
+        else:
+            data = JsonCheckpoint(path, table_source(table_uuid), start_over=START_OVER).load()
+        if data is None:
             return None
         try:
-            data = json.loads(text)
             return cls(
                 table=str(data["table"]),
                 table_uuid=str(data["table_uuid"]),
@@ -58,42 +68,17 @@ class Checkpoint:
                 sequence_number=data.get("sequence_number"),
                 timestamp_ms=data.get("timestamp_ms"),
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IcebergChangelogError(
-                f"checkpoint {path} is not a consumer checkpoint ({exc}). Fix: delete it to "
-                "start over, or point the consumer at the right file"
-            ) from exc
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {path} is not an Iceberg consumer checkpoint (no {exc}): delete it "
+                f"to start over ({START_OVER}), or point the consumer at the right file"
+            ) from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically: a temp file in the same folder, fsync, then rename over ``path``."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = {
-            "table": self.table,
-            "table_uuid": self.table_uuid,
-            "snapshot_id": self.snapshot_id,
-            "sequence_number": self.sequence_number,
-            "timestamp_ms": self.timestamp_ms,
-            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        }
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        """Write atomically and durably (see :mod:`cdc_support.checkpoint`)."""
+        JsonCheckpoint(path, table_source(self.table_uuid), start_over=START_OVER).save(
+            dataclasses.asdict(self)
+        )
 
 
 class SnapshotConsumer:
@@ -124,14 +109,8 @@ class SnapshotConsumer:
         self.path = Path(checkpoint)
         self.net_changes = net_changes
         self.key = tuple(key) if key else None
-        saved = Checkpoint.load(self.path)
         uuid = str(table.metadata.table_uuid)
-        if saved is not None and saved.table_uuid != uuid:
-            raise IcebergChangelogError(
-                f"checkpoint {self.path} belongs to table {saved.table} with UUID "
-                f"{saved.table_uuid}, but {table_name(table)} has UUID {uuid} (dropped and "
-                "recreated, or another table). Fix: delete the checkpoint to start over"
-            )
+        saved = Checkpoint.load(self.path, uuid)  # refused if written for another table
         if saved is None:
             saved = Checkpoint(table_name(table), uuid, None)
             if start == "latest":

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from cdc_support.kafka.connector import heartbeat_topic
+from cdc_support.kafka.connector_config import heartbeat_topic
 from cdc_support.kafka.topics import read_json_values
 from cdc_support.waiting import wait_until
 

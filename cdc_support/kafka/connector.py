@@ -1,134 +1,228 @@
-"""Debezium connector configurations, with the settings cdc-spec relies on explained."""
+"""One Debezium connector's lifecycle on a Kafka Connect worker.
+
+:class:`DebeziumConnector` holds a connector's config (built by
+:mod:`cdc_support.kafka.connector_config`) and does, in order: ``check`` (Connect's validation,
+then that its tables exist: one line naming the fix), for PostgreSQL ``prepare`` (as the tables'
+owner: the publication and SELECT for the connector's role), ``register``, wait until RUNNING
+and its first heartbeat (its snapshot is done: it streams); then ``status``, ``stop`` /
+``resume``, and ``close``: delete it, wait until it is gone and, for PostgreSQL, drop its
+replication slot and publication and take the grant back, so nothing pins WAL afterwards.
+The pytest fixtures and the PostgreSQL capture approach all go through it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
-POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
-HEARTBEAT_INTERVAL_MS = 1000
-"""Debezium emits heartbeat records only while streaming (none during the snapshot), so the
-first one on :func:`heartbeat_topic` says the connector has finished its snapshot: a change
-committed after it is streamed, never folded into the snapshot or lost before it. Heartbeats
-also keep a replication slot's position moving on an idle database."""
+import psycopg
+
+from cdc_support.kafka import connector_checks
+from cdc_support.kafka.connect import (
+    ConnectClient,
+    ConnectError,
+    ConnectorNotFound,
+    ConnectorStatus,
+)
+from cdc_support.kafka.connector_config import (
+    mysql_connector_config,
+    postgres_connector_config,
+    topic_for,
+)
+from cdc_support.naming import publication_name
+from cdc_support.postgres import privileges
+from cdc_support.postgres.source import drop_slot
+
+__all__ = ["DebeziumConnector"]
 
 
-def postgres_connector_config(
-    *,
-    host: str,
-    port: int,
-    user: str,
-    password: str,
-    dbname: str,
-    topic_prefix: str,
-    slot_name: str,
-    publication_name: str,
-    tables: Sequence[str],
-    snapshot_mode: str = "initial",
-    tombstones_on_delete: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Config for Debezium's PostgreSQL connector reading pgoutput from a per-scenario slot.
+class DebeziumConnector:
+    """A Debezium connector ``name`` with its ``config``, on ``client``'s Connect worker.
 
-    - plugin.name=pgoutput: the decoder built into PostgreSQL 10+ (the default, decoderbufs,
-      needs an extension).
-    - publication.autocreate.mode=disabled: the publication `publication_name` (FOR TABLE
-      `tables`) is created beforehand by the tables' owner, so `user` needs only LOGIN,
-      REPLICATION (to create its slot and stream) and SELECT on `tables` (for the snapshot);
-      creating or altering a publication would need ownership of the tables.
-    - decimal.handling.mode=string: NUMERIC arrives as "12.50", not base64 bytes.
-    - Each scenario gets its own slot, publication and topic prefix, so scenarios are
-      isolated by name on one shared server and broker.
+    ``bootstrap`` is the Kafka the worker writes to (where the heartbeats are read).
+    PostgreSQL connectors also take ``admin_dsn``: the tables' owner, who creates the
+    publication, grants SELECT and drops slot and publication at :meth:`close`.
     """
-    config: dict[str, Any] = {
-        "connector.class": POSTGRES_CONNECTOR,
-        "tasks.max": "1",
-        "database.hostname": host,
-        "database.port": str(port),
-        "database.user": user,
-        "database.password": password,
-        "database.dbname": dbname,
-        "topic.prefix": topic_prefix,
-        "plugin.name": "pgoutput",
-        "slot.name": slot_name,
-        "publication.name": publication_name,
-        "publication.autocreate.mode": "disabled",
-        "table.include.list": ",".join(tables),
-        "snapshot.mode": snapshot_mode,
-        "decimal.handling.mode": "string",
-        "tombstones.on.delete": str(tombstones_on_delete).lower(),
-        "slot.drop.on.stop": "false",
-        "status.update.interval.ms": "1000",
-        "poll.interval.ms": "100",
-        "heartbeat.interval.ms": str(HEARTBEAT_INTERVAL_MS),
-    }
-    config.update({k: str(v) for k, v in (extra or {}).items()})
-    return config
 
+    def __init__(
+        self,
+        client: ConnectClient,
+        name: str,
+        config: dict[str, Any],
+        *,
+        bootstrap: str,
+        schema: str = "public",
+        admin_dsn: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.config = config
+        self.bootstrap = bootstrap
+        self.schema = schema  # the topic's middle part: PG schema, MySQL database
+        self.admin_dsn = admin_dsn
+        self.timeout = timeout
+        self.topic_prefix: str = config["topic.prefix"]
+        self.slot_name: str | None = config.get("slot.name")  # PostgreSQL only
+        self.publication_name: str | None = config.get("publication.name")  # PostgreSQL only
+        self._granted: list[str] = []
+        if self.slot_name and not admin_dsn:
+            raise ValueError(f"{self!r}: a PostgreSQL connector needs admin_dsn (tables' owner)")
 
-def heartbeat_topic(topic_prefix: str) -> str:
-    """Where a connector's heartbeats go (Debezium's default topic.heartbeat.prefix)."""
-    return f"__debezium-heartbeat.{topic_prefix}"
+    @classmethod
+    def postgres(
+        cls,
+        client: ConnectClient,
+        name: str,
+        *,
+        bootstrap: str,
+        admin_dsn: str,
+        timeout: float = 60.0,
+        **config: Any,
+    ) -> DebeziumConnector:
+        """A PostgreSQL connector whose slot and topic prefix are ``name`` and publication
+        :func:`~cdc_support.naming.publication_name` of it; ``config``: the keyword arguments
+        of :func:`~cdc_support.kafka.connector_config.postgres_connector_config` but those."""
+        built = postgres_connector_config(
+            topic_prefix=name, slot_name=name, publication_name=publication_name(name), **config
+        )
+        return cls(client, name, built, bootstrap=bootstrap, admin_dsn=admin_dsn, timeout=timeout)
 
+    @classmethod
+    def mysql(
+        cls,
+        client: ConnectClient,
+        name: str,
+        *,
+        bootstrap: str,
+        timeout: float = 60.0,
+        **config: Any,
+    ) -> DebeziumConnector:
+        """A MariaDB/MySQL connector whose topic prefix is ``name``; ``config``: the keyword
+        arguments of :func:`~cdc_support.kafka.connector_config.mysql_connector_config` but
+        those two."""
+        built = mysql_connector_config(topic_prefix=name, kafka_bootstrap=bootstrap, **config)
+        return cls(
+            client, name, built, bootstrap=bootstrap, schema=config["database"], timeout=timeout
+        )
 
-def topic_for(topic_prefix: str, schema: str, table: str) -> str:
-    """Debezium's topic naming: <prefix>.<schema>.<table>."""
-    return f"{topic_prefix}.{schema}.{table}"
+    def __repr__(self) -> str:
+        return f"DebeziumConnector({self.name})"
 
+    @property
+    def tables(self) -> list[str]:
+        """The config's ``table.include.list``."""
+        return [t for t in str(self.config.get("table.include.list", "")).split(",") if t]
 
-MARIADB_CONNECTOR = "io.debezium.connector.mariadb.MariaDbConnector"
-MYSQL_CONNECTOR = "io.debezium.connector.mysql.MySqlConnector"
+    def topic(self, table: str, schema: str | None = None) -> str:
+        """The change topic of one table."""
+        return topic_for(self.topic_prefix, schema or self.schema, table)
 
+    # -- start
+    def check(self) -> None:
+        """Connect's validation, then the tables: ConnectorConfigError naming the fix."""
+        connector_checks.check_connector(self.client, self.name, self.config)
 
-def mysql_connector_config(
-    *,
-    flavor: str,
-    host: str,
-    port: int,
-    user: str,
-    password: str,
-    database: str,
-    tables: Sequence[str],
-    topic_prefix: str,
-    server_id: int,
-    kafka_bootstrap: str,
-    snapshot_mode: str = "initial",
-    tombstones_on_delete: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Config for Debezium's MariaDB (flavor "mariadb") or MySQL (flavor "mysql") connector.
+    def prepare(self) -> None:
+        """PostgreSQL, as the tables' owner: the publication, and SELECT for the connector's
+        role (taken back at :meth:`close`). Nothing to do for other connectors."""
+        if not self.slot_name:
+            return
+        with psycopg.connect(str(self.admin_dsn), autocommit=True) as conn:
+            privileges.create_publication(conn, str(self.publication_name), self.tables)
+            self._granted = privileges.grant_capture(
+                conn, self.config["database.user"], self.tables
+            )
 
-    - The connector registers as a replica with `database.server.id` (unique per client) and
-      reads the binlog from the position it stored in Connect's offsets topic.
-    - Row events carry no DDL, so the connector records every schema change in a schema
-      history topic (`<prefix>.schema-history`, created by Debezium itself) and replays it on
-      restart to know each table's columns at any binlog position.
-    - snapshot.mode=initial reads the existing rows first (op "r"), then streams.
-    - decimal.handling.mode=string: DECIMAL arrives as "12.50", not base64 bytes.
-    """
-    classes = {"mariadb": MARIADB_CONNECTOR, "mysql": MYSQL_CONNECTOR}
-    if flavor not in classes:
-        raise ValueError(f"unknown MySQL flavor {flavor!r}; choose one of {sorted(classes)}")
-    config: dict[str, Any] = {
-        "connector.class": classes[flavor],
-        "tasks.max": "1",
-        "database.hostname": host,
-        "database.port": str(port),
-        "database.user": user,
-        "database.password": password,
-        "database.server.id": str(server_id),
-        "database.include.list": database,
-        "table.include.list": ",".join(f"{database}.{t}" for t in tables),
-        "topic.prefix": topic_prefix,
-        "schema.history.internal.kafka.bootstrap.servers": kafka_bootstrap,
-        "schema.history.internal.kafka.topic": f"{topic_prefix}.schema-history",
-        "include.schema.changes": "true",
-        "snapshot.mode": snapshot_mode,
-        "decimal.handling.mode": "string",
-        "tombstones.on.delete": str(tombstones_on_delete).lower(),
-        "database.ssl.mode": "disable",
-        "poll.interval.ms": "100",
-        "heartbeat.interval.ms": str(HEARTBEAT_INTERVAL_MS),
-    }
-    config.update({k: str(v) for k, v in (extra or {}).items()})
-    return config
+    def register(self) -> None:
+        """Create the connector on the worker."""
+        self.client.create(self.name, self.config)
+
+    def wait_streaming(self, *, timeout: float | None = None) -> None:
+        """Wait until connector and task are RUNNING, then for the first heartbeat."""
+        timeout = self.timeout if timeout is None else timeout
+        self.client.wait_running(self.name, timeout=timeout)
+        self.client.wait_streaming(self.name, self.topic_prefix, self.bootstrap, timeout=timeout)
+
+    def start(
+        self, *, timeout: float | None = None, before: Callable[[], None] | None = None
+    ) -> None:
+        """Check, run ``before`` (e.g. set a replica identity), prepare, register, then wait
+        until it streams."""
+        self.check()
+        if before is not None:
+            before()
+        self.prepare()
+        self.register()
+        self.wait_streaming(timeout=timeout)
+
+    # -- while it runs
+    def status(self) -> ConnectorStatus:
+        """Current connector/task state."""
+        return self.client.status(self.name)
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Connect's STOPPED state: the task ends, offsets are committed, the slot stays."""
+        self.client.stop(self.name)
+        self.client.wait_stopped(self.name, timeout=self.timeout if timeout is None else timeout)
+
+    def resume(self, *, timeout: float | None = None) -> None:
+        """Start a stopped connector again; it resumes from its offsets."""
+        self.client.resume(self.name)
+        self.client.wait_running(self.name, timeout=self.timeout if timeout is None else timeout)
+
+    # -- end
+    def delete(self, *, timeout: float | None = None) -> bool:
+        """Delete the connector and wait until it is gone; False when it was not registered."""
+        try:
+            self.client.delete(self.name)
+        except ConnectorNotFound:
+            return False
+        self.client.wait_gone(self.name, timeout=self.timeout if timeout is None else timeout)
+        return True
+
+    def close(self, *, timeout: float | None = None) -> None:
+        """Delete the connector; for PostgreSQL then drop its slot and publication and revoke
+        the grant. Every step is tried; ConnectError lists the ones that failed."""
+        problems: list[str] = []
+        try:
+            self.delete(timeout=timeout)
+        except Exception as exc:
+            problems.append(f"deleting connector {self.name}: {exc}")
+        if self.slot_name:
+            problems += self._drop_postgres_objects()
+        if problems:
+            raise ConnectError("; ".join(problems))
+
+    def _drop_postgres_objects(self) -> list[str]:
+        problems: list[str] = []
+        with psycopg.connect(str(self.admin_dsn), autocommit=True) as conn:
+            for what, step in (
+                (f"slot {self.slot_name}", lambda: drop_slot(conn, str(self.slot_name))),
+                (
+                    f"publication {self.publication_name}",
+                    lambda: privileges.drop_publication(conn, str(self.publication_name)),
+                ),
+                (
+                    f"SELECT grant of {self.config['database.user']}",
+                    lambda: privileges.revoke_capture(
+                        conn, self.config["database.user"], self._granted
+                    ),
+                ),
+            ):
+                try:
+                    step()
+                except Exception as exc:
+                    problems.append(f"dropping {what}: {exc}")
+        self._granted = []
+        return problems
+
+    def describe(self) -> dict[str, Any]:
+        """Name, topic prefix, slot and publication, and the config without passwords."""
+        return {
+            "connector": self.name,
+            "topic prefix": self.topic_prefix,
+            "slot": self.slot_name,
+            "publication": self.publication_name,
+            "config": {k: v for k, v in self.config.items() if "password" not in k},
+        }

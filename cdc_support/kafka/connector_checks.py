@@ -18,7 +18,11 @@ from typing import Any
 import psycopg
 
 from cdc_support.kafka.connect import ConnectClient, ConnectorConfigError
-from cdc_support.kafka.connector import MARIADB_CONNECTOR, MYSQL_CONNECTOR, POSTGRES_CONNECTOR
+from cdc_support.kafka.connector_config import (
+    MARIADB_CONNECTOR,
+    MYSQL_CONNECTOR,
+    POSTGRES_CONNECTOR,
+)
 from cdc_support.mysql import source as mysql_source
 from cdc_support.postgres.source import missing_tables as pg_missing_tables
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, Message
 
+from cdc_support import naming
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
 from cdc_support.kafka.envelope import parse_message
 from cdc_support.waiting import WaitTimeout
@@ -62,7 +62,7 @@ class TopicReader:
         self._consumer = consumer or Consumer(
             {
                 "bootstrap.servers": bootstrap,
-                "group.id": group_id or f"cdc-spec-reader-{uuid.uuid4().hex[:8]}",
+                "group.id": group_id or naming.group_id("reader"),
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "topic.metadata.refresh.interval.ms": 1000,
@@ -156,7 +156,7 @@ def read_json_values(
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"cdc-spec-raw-{uuid.uuid4().hex[:8]}",
+            "group.id": naming.group_id("raw"),
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 1000,

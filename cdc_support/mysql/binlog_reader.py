@@ -8,7 +8,8 @@ the events written after the ``ALTER TABLE`` only.
 
 Position and resume: row events are buffered per transaction and handed over when the
 transaction's commit (``XID`` event) arrives; the position *after* the last handed-over
-commit is saved to a :class:`PositionStore` at most every ``save_every`` seconds, when the
+commit is saved to a :class:`PositionStore` (one fsync'd checkpoint file bound to the server
+and tables) at most every ``save_every`` seconds, when the
 stream goes idle (a heartbeat), after DDL, and when the reader stops. A restarted reader
 resumes from that position, so a clean stop loses and repeats nothing. (A crash repeats the
 transactions handed over since the last save — at most ``save_every`` seconds of them:
@@ -24,8 +25,6 @@ Binlog timestamps have one-second resolution: ``commit_ts`` is the commit's seco
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import HeartbeatLogEvent, QueryEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
+from cdc_support.checkpoint import CheckpointError, JsonCheckpoint
 from cdc_support.events import ChangeEvent
 from cdc_support.mysql.source import MySqlAddress, as_utc, binlog_position, connect, primary_key
 from cdc_support.waiting import wait_until
@@ -56,31 +56,56 @@ class BinlogPosition:
         return f"{self.file}:{self.pos}"
 
 
-class PositionStore:
-    """The reader's saved position: a small JSON file, replaced atomically on every save."""
+START_OVER = "the reader then starts from the current end of the binlog, skipping what came before"
 
-    def __init__(self, path: Path) -> None:
+
+class PositionStore:
+    """The reader's saved position: a :class:`~cdc_support.checkpoint.JsonCheckpoint` bound to
+    the server, database and tables it reads (``source``; a :class:`BinlogReader` binds a store
+    made without one). An unbound store reads whatever position the file holds."""
+
+    def __init__(self, path: Path, source: str | None = None) -> None:
         self.path = Path(path)
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"PositionStore({self.path})"
+
+    def bound_to(self, source: str) -> PositionStore:
+        """This store, bound to ``source`` unless it is bound already."""
+        return self if self.source else PositionStore(self.path, source)
 
     def load(self) -> BinlogPosition | None:
         """The saved position, or None when nothing was saved yet."""
-        if not self.path.exists():
+        if self.source:
+            data = self._checkpoint().load()
+        else:
+            stored = JsonCheckpoint.read(self.path, start_over=START_OVER)
+            data = stored.position if stored is not None else None
+        if data is None:
             return None
         try:
-            data = json.loads(self.path.read_text())
             return BinlogPosition(str(data["file"]), int(data["pos"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"binlog position file {self.path} is unreadable ({exc}); delete it to start "
-                "from the current end of the binlog (changes made meanwhile are then skipped)"
-            ) from exc
+            raise CheckpointError(
+                f"binlog position file {self.path} holds no binlog position ({exc!r}): delete "
+                f"it to start over ({START_OVER})"
+            ) from None
 
     def save(self, position: BinlogPosition) -> None:
-        """Write the position (temp file + rename, so a crash never leaves half a file)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"file": position.file, "pos": position.pos}))
-        os.replace(tmp, self.path)
+        """Write the position (atomically and durably: see :mod:`cdc_support.checkpoint`)."""
+        self._checkpoint().save({"file": position.file, "pos": position.pos})
+
+    def _checkpoint(self) -> JsonCheckpoint:
+        if not self.source:
+            raise ValueError(f"{self!r} is not bound to a source: use bound_to(source)")
+        return JsonCheckpoint(self.path, self.source, start_over=START_OVER)
+
+
+def binlog_source(address: MySqlAddress, schema: str, tables: Sequence[str]) -> str:
+    """What a binlog position belongs to: the server and the tables read."""
+    names = ",".join(f"{schema}.{t}" for t in sorted(tables))
+    return f"binlog of {address.host}:{address.port} for {names}"
 
 
 @dataclass
@@ -129,7 +154,7 @@ class BinlogReader:
         self.address = address.with_database(None)
         self.schema = schema
         self.tables = tuple(tables)
-        self.store = store
+        self.store = store.bound_to(binlog_source(self.address, schema, self.tables))
         self.server_id = server_id
         self.heartbeat = heartbeat
         self.save_every = save_every

@@ -11,29 +11,17 @@ resumes it after ``stop()`` (Connect's STOPPED state: offsets committed, task en
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from cdc_support.capture import Declared
 from cdc_support.events import ChangeEvent
-from cdc_support.kafka.connect import ConnectClient, ConnectorNotFound
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.topics import TopicReader, read_json_values
 from cdc_support.mysql.approach import BinlogApproach, SchemaChanges
 
-__all__ = ["DebeziumBinlogApproach", "RegisteredConnector"]
+__all__ = ["DebeziumBinlogApproach"]
 
 HISTORY_TOPIC = "schema.history.internal.kafka.topic"
-
-
-class RegisteredConnector(Protocol):
-    """What the approach needs of a registered connector (pytest_cdc's DebeziumConnector)."""
-
-    name: str
-    config: dict[str, Any]
-    client: ConnectClient
-
-    def topic(self, table: str, schema: str | None = None) -> str:
-        """The change topic of one table."""
-        ...
 
 
 class DebeziumBinlogApproach(BinlogApproach):
@@ -54,7 +42,7 @@ class DebeziumBinlogApproach(BinlogApproach):
         table: str,
         key: tuple[str, ...],
         *,
-        register: Callable[[Sequence[str]], RegisteredConnector],
+        register: Callable[[Sequence[str]], DebeziumConnector],
         open_reader: Callable[[Sequence[str]], TopicReader],
         kafka_bootstrap: str,
         timeout: float = 60.0,
@@ -64,21 +52,19 @@ class DebeziumBinlogApproach(BinlogApproach):
         self.open_reader = open_reader
         self.kafka_bootstrap = kafka_bootstrap
         self.timeout = timeout
-        self.connector: RegisteredConnector | None = None
+        self.connector: DebeziumConnector | None = None
         self.reader: TopicReader | None = None
 
     def start(self) -> None:
         if self.connector is not None:
-            self.connector.client.resume(self.connector.name)
-            self.connector.client.wait_running(self.connector.name, timeout=self.timeout)
+            self.connector.resume(timeout=self.timeout)
             return
         self.connector = self.register([self.table])
         self.reader = self.open_reader([self.connector.topic(self.table)])
 
     def stop(self) -> None:
         if self.connector is not None:
-            self.connector.client.stop(self.connector.name)
-            self.connector.client.wait_stopped(self.connector.name, timeout=self.timeout)
+            self.connector.stop(timeout=self.timeout)
 
     def delivered(self) -> list[ChangeEvent]:
         if self.reader is None:
@@ -115,17 +101,9 @@ class DebeziumBinlogApproach(BinlogApproach):
     def close(self) -> None:
         """Delete the connector (idempotent; the registering fixture's teardown tolerates it)."""
         if self.connector is not None:
-            try:
-                self.connector.client.delete(self.connector.name)
-                self.connector.client.wait_gone(self.connector.name, timeout=self.timeout)
-            except ConnectorNotFound:
-                pass
+            self.connector.delete(timeout=self.timeout)
             self.connector = None
 
     def describe(self) -> dict[str, Any]:
-        config = self.connector.config if self.connector is not None else {}
-        return {
-            **super().describe(),
-            "connector": self.connector.name if self.connector is not None else None,
-            "config": {k: v for k, v in config.items() if "password" not in k},
-        }
+        connector = self.connector.describe() if self.connector is not None else {}
+        return {**super().describe(), "connector": None, "config": {}, **connector}

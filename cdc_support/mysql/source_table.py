@@ -7,7 +7,7 @@ from typing import Any
 
 import pymysql
 
-from cdc_support.mysql import source as mysql_source
+from cdc_support.mysql import loader
 from cdc_support.source_table import Rows, WriteLog
 from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator, Operation
 
@@ -15,7 +15,8 @@ __all__ = ["MySqlSourceTable"]
 
 
 class MySqlSourceTable(WriteLog):
-    """One generated table (``customers`` by default) over an autocommit PyMySQL connection.
+    """One generated table (``customers`` by default) over an autocommit PyMySQL connection
+    (``conn``, for what a scenario does beyond the protocol).
 
     The binlog records commit times in whole seconds, so ``precise_commit_times`` is False:
     lag is measured from the commit time the workload recorded when COMMIT returned.
@@ -32,16 +33,21 @@ class MySqlSourceTable(WriteLog):
         self.key = KEY_COLUMNS[name]
         self.label = label
 
-    def seed(self, count: int, seed: int) -> None:
-        """Create the table and INSERT ``count`` generated rows (one transaction)."""
-        mysql_source.create_table(self.conn, self.name)
+    def create(self) -> None:
+        """Create the table (if missing)."""
+        loader.create_table(self.conn, self.name)
+
+    def seed(self, count: int, seed: int) -> list[dict[str, Any]]:
+        """Create the table and INSERT ``count`` generated rows (one transaction); the rows."""
+        self.create()
         rows = getattr(EcommerceGenerator(seed), self.name)(count)
-        mysql_source.insert_rows(self.conn, self.name, rows)
+        loader.insert_rows(self.conn, self.name, rows)
         self.seeded = count
+        return rows
 
     def run_workload(self, gen: EcommerceGenerator, count: int) -> list[Operation]:
-        """``count`` single-row transactions (:func:`cdc_support.mysql.source.mixed_workload`)."""
-        ops = mysql_source.mixed_workload(self.conn, gen, count, table=self.name)
+        """``count`` single-row transactions (:func:`cdc_support.mysql.loader.mixed_workload`)."""
+        ops = loader.mixed_workload(self.conn, gen, count, table=self.name)
         self.workload.extend(ops)
         return ops
 
@@ -56,10 +62,10 @@ class MySqlSourceTable(WriteLog):
 
     def rows(self) -> Rows:
         """The table now, by key (timestamps as aware UTC)."""
-        return mysql_source.fetch_table(self.conn, self.name, self.key)
+        return loader.fetch_table(self.conn, self.name, self.key)
 
     def add_column(self, column: str) -> None:
-        """ALTER TABLE ... ADD COLUMN ``column`` VARCHAR(16) NULL."""
+        """ALTER TABLE ... ADD COLUMN ``column`` VARCHAR(16) NULL (an implicit commit)."""
         self.execute(
             f"ALTER TABLE {self.quote(self.name)} ADD COLUMN {self.quote(column)} VARCHAR(16) NULL"
         )

@@ -10,7 +10,7 @@
 :mod:`.catalog` shows what each adds to the source database (and that nothing is left).
 """
 
-from cdc_support.postgres.base import CaptureApproach, Checkpoint, Declared, PolledCapture
+from cdc_support.postgres.base import CaptureApproach, Declared, PolledCapture
 from cdc_support.postgres.debezium import DebeziumApproach, DebeziumTarget
 from cdc_support.postgres.logical_decoding import (
     LogicalDecodingApproach,
@@ -33,7 +33,6 @@ APPROACHES: dict[str, type[CaptureApproach]] = {
 __all__ = [
     "APPROACHES",
     "CaptureApproach",
-    "Checkpoint",
     "DebeziumApproach",
     "DebeziumTarget",
     "Declared",

@@ -25,8 +25,9 @@ from cdc_support.postgres.catalog import (
     catalog_diff,
     catalog_snapshot,
 )
+from cdc_support.postgres.loader import fetch_table
 from cdc_support.postgres.tables import insert_rows
-from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator, Operation, fetch_table
+from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator, Operation
 
 __all__ = [
     "FOOTPRINT_KINDS",

@@ -1,7 +1,8 @@
-"""PostgreSQL approaches' shared pieces: a checkpoint file and a background poll loop.
+"""PostgreSQL approaches' shared pieces: a background poll loop with a checkpoint.
 
 :class:`CaptureApproach` and :class:`Declared` live in :mod:`cdc_support.capture` (they are
-the same for every source) and are re-exported here.
+the same for every source) and are re-exported here; the position is kept in a
+:class:`~cdc_support.checkpoint.JsonCheckpoint` bound to the approach, database and table.
 
 The scenarios of ``features/postgres/approaches.feature`` check each approach's ``declared``
 claims against a real server.
@@ -11,53 +12,36 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import json
 import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from cdc_support.capture import CaptureApproach, Declared
+from cdc_support.checkpoint import JsonCheckpoint
 from cdc_support.events import ChangeEvent
+from cdc_support.postgres.source import split_table
 
-__all__ = ["CaptureApproach", "Checkpoint", "Declared", "PolledCapture"]
+__all__ = ["CaptureApproach", "Declared", "PolledCapture", "checkpoint_for"]
 
 
-class Checkpoint:
-    """Where a polling reader keeps its position: a JSON file (atomic replace), or memory."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._memory: dict[str, Any] | None = None
-
-    def load(self) -> dict[str, Any] | None:
-        """The saved position, or None when nothing was saved yet."""
-        if self.path is None:
-            return self._memory
-        if not self.path.exists():
-            return None
-        try:
-            return json.loads(self.path.read_text())
-        except ValueError as exc:
-            raise ValueError(
-                f"checkpoint {self.path} is unreadable ({exc}); delete it to start over "
-                "(the reader then reads from the beginning)"
-            ) from exc
-
-    def save(self, position: dict[str, Any]) -> None:
-        """Replace the saved position."""
-        if self.path is None:
-            self._memory = json.loads(json.dumps(position))
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(position))
-        os.replace(tmp, self.path)
-
-    def __repr__(self) -> str:
-        return f"Checkpoint({self.path or 'memory'})"
+def checkpoint_for(
+    approach: str, dsn: str, table: str, checkpoint: JsonCheckpoint | str | os.PathLike[str] | None
+) -> JsonCheckpoint:
+    """``checkpoint`` (a path, None for memory, or a ready one) bound to ``approach`` reading
+    ``table`` of the DSN's server and database."""
+    if isinstance(checkpoint, JsonCheckpoint):
+        return checkpoint
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    return JsonCheckpoint(
+        checkpoint,
+        f"{approach} of {'.'.join(split_table(table))} on postgresql://{where}",
+        start_over="the reader then reads the table from the beginning",
+    )
 
 
 class PolledCapture(CaptureApproach):
@@ -69,7 +53,7 @@ class PolledCapture(CaptureApproach):
     """
 
     def __init__(
-        self, table: str, key: tuple[str, ...], *, interval: float, checkpoint: Checkpoint
+        self, table: str, key: tuple[str, ...], *, interval: float, checkpoint: JsonCheckpoint
     ) -> None:
         super().__init__(table, key)
         if interval <= 0:

@@ -14,13 +14,14 @@ from typing import Any
 import psycopg
 
 from cdc_support.postgres.base import CaptureApproach
+from cdc_support.postgres.loader import create_schema, fetch_table
 from cdc_support.postgres.measure import (
     MARKER_KEY,
     WorkloadRun,
     measure_approach,
     measure_baseline,
 )
-from cdc_support.workload import KEY_COLUMNS, create_schema, fetch_table
+from cdc_support.workload import KEY_COLUMNS
 
 __all__ = ["Comparison", "run_comparison"]
 

@@ -2,35 +2,29 @@
 
 The same pgoutput stream as :mod:`.logical_decoding`, read by Debezium inside Kafka Connect
 and published to a Kafka topic; the approach reads that topic back (:class:`TopicReader`).
-``start()`` registers the connector (the first time: after the admin set REPLICA IDENTITY FULL,
-created the publication and granted the connector's role SELECT on the table; then it waits
-for its first heartbeat, i.e. until it streams) or resumes a stopped one; ``stop()`` puts it
-in Connect's STOPPED state (its task ends, offsets are committed, the slot stays); ``close()``
-deletes the connector, drops its slot and publication and takes the grant back.
+The connector's lifecycle is :class:`~cdc_support.kafka.connector.DebeziumConnector`:
+``start()`` starts it the first time (after setting REPLICA IDENTITY FULL on the table; the
+connector creates the publication, grants its role SELECT, registers, waits for the first
+heartbeat) or resumes a stopped one; ``stop()`` puts it in Connect's STOPPED state (its task
+ends, offsets are committed, the slot stays); ``close()`` deletes the connector, drops its slot
+and publication, takes the grant back and restores the table's replica identity.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from cdc_support.events import ChangeEvent
-from cdc_support.kafka import connector_checks
-from cdc_support.kafka.connect import ConnectClient, ConnectorNotFound
-from cdc_support.kafka.connector import postgres_connector_config, topic_for
+from cdc_support.kafka import connector as kafka_connector  # module: cdc_support.postgres
+from cdc_support.kafka.connect import ConnectClient  # imports it back
+from cdc_support.kafka.connector_config import topic_for
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import publication_name
 from cdc_support.postgres.base import CaptureApproach, Declared
-from cdc_support.postgres.privileges import (
-    create_publication,
-    drop_publication,
-    grant_capture,
-    revoke_capture,
-)
-from cdc_support.postgres.source import drop_slot, set_replica_identity, split_table
+from cdc_support.postgres.source import set_replica_identity, split_table
 
 __all__ = ["DebeziumApproach", "DebeziumTarget"]
 
@@ -83,11 +77,14 @@ class DebeziumApproach(CaptureApproach):
         self.timeout = timeout
         self.extra = extra or {}
         self.client = ConnectClient(target.connect_url)
-        self.config: dict[str, Any] = {}
+        self.registered: kafka_connector.DebeziumConnector | None = None
         self.reader: TopicReader | None = None
-        self.created = False
         self._previous_identity: str | None = None
-        self._granted: list[str] = []
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The connector's config (empty before the first start)."""
+        return self.registered.config if self.registered is not None else {}
 
     @property
     def topic(self) -> str:
@@ -96,40 +93,34 @@ class DebeziumApproach(CaptureApproach):
         return topic_for(self.connector, schema, name)
 
     def start(self) -> None:
-        if self.created:
-            self.client.resume(self.connector)
-            self.client.wait_running(self.connector, timeout=self.timeout)
+        if self.registered is not None:
+            self.registered.resume()
             return
         t = self.target
-        table = ".".join(split_table(self.table))
-        self.config = postgres_connector_config(
+        self.registered = kafka_connector.DebeziumConnector.postgres(
+            self.client,
+            self.connector,
+            bootstrap=t.kafka_bootstrap,
+            admin_dsn=self.dsn,
+            timeout=self.timeout,
             host=t.host,
             port=t.port,
             user=t.user,
             password=t.password,
             dbname=t.dbname,
-            topic_prefix=self.connector,
-            slot_name=self.connector,
-            publication_name=self.publication,
-            tables=[table],
+            tables=[".".join(split_table(self.table))],
             extra=self.extra,
         )
-        connector_checks.check_connector(self.client, self.connector, self.config)
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            self._previous_identity = set_replica_identity(conn, self.table, "FULL")
-            self.created = True
-            create_publication(conn, self.publication, [table])
-            self._granted = grant_capture(conn, t.user, [table])
-        self.client.create(self.connector, self.config)
-        self.client.wait_running(self.connector, timeout=self.timeout)
-        self.client.wait_streaming(
-            self.connector, self.connector, t.kafka_bootstrap, timeout=self.timeout
-        )
+        self.registered.start(before=self._full_identity)
         self.reader = TopicReader(t.kafka_bootstrap, [self.topic])
 
+    def _full_identity(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            self._previous_identity = set_replica_identity(conn, self.table, "FULL")
+
     def stop(self) -> None:
-        self.client.stop(self.connector)
-        self.client.wait_stopped(self.connector, timeout=self.timeout)
+        if self.registered is not None:
+            self.registered.stop()
 
     def delivered(self) -> list[ChangeEvent]:
         if self.reader is None:
@@ -138,23 +129,18 @@ class DebeziumApproach(CaptureApproach):
         return self.reader.seen.events
 
     def close(self) -> None:
-        if self.created:
-            with contextlib.suppress(ConnectorNotFound):
-                self.client.delete(self.connector)
-            self.client.wait_gone(self.connector, timeout=self.timeout)
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                drop_slot(conn, self.connector)
-                drop_publication(conn, self.publication)
-                revoke_capture(conn, self.target.user, self._granted)
-            self._granted = []
-            self.created = False
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
-        if self._previous_identity is not None:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                set_replica_identity(conn, self.table, self._previous_identity)
-            self._previous_identity = None
+        connector, self.registered = self.registered, None
+        try:
+            if connector is not None:
+                connector.close()
+        finally:
+            if self.reader is not None:
+                self.reader.close()
+                self.reader = None
+            if self._previous_identity is not None:
+                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                    set_replica_identity(conn, self.table, self._previous_identity)
+                self._previous_identity = None
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -35,7 +35,8 @@ import psycopg2.extras
 
 from cdc_support.events import ChangeEvent
 from cdc_support.postgres.base import CaptureApproach, Declared
-from cdc_support.postgres.pgoutput import PgoutputDecoder, Transaction, format_lsn
+from cdc_support.postgres.pgoutput import PgoutputDecoder, Transaction
+from cdc_support.postgres.pgoutput_messages import format_lsn
 from cdc_support.postgres.privileges import create_publication, drop_publication
 from cdc_support.postgres.source import (
     drop_slot,

@@ -27,7 +27,8 @@ from cdc_support.checks.lag import LagStats, lag_samples
 from cdc_support.events import ChangeEvent
 from cdc_support.postgres.base import CaptureApproach
 from cdc_support.postgres.catalog import CatalogDiff, catalog_diff, catalog_snapshot
-from cdc_support.workload import EcommerceGenerator, Operation, mixed_workload
+from cdc_support.postgres.loader import mixed_workload
+from cdc_support.workload import EcommerceGenerator, Operation
 
 __all__ = [
     "RULES",

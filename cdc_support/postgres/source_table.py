@@ -7,21 +7,16 @@ from typing import Any
 
 import psycopg
 
+from cdc_support.postgres.loader import bulk_load, create_schema, fetch_table, mixed_workload
 from cdc_support.source_table import Rows, WriteLog
-from cdc_support.workload import (
-    KEY_COLUMNS,
-    EcommerceGenerator,
-    Operation,
-    create_schema,
-    fetch_table,
-    mixed_workload,
-)
+from cdc_support.workload import KEY_COLUMNS, EcommerceGenerator, Operation
 
 __all__ = ["PostgresTable"]
 
 
 class PostgresTable(WriteLog):
-    """One generated table (``customers`` by default) over an autocommit connection."""
+    """One generated table (``customers`` by default) over an autocommit connection
+    (``conn``, for what a scenario does beyond the protocol)."""
 
     label = "PostgreSQL"
     precise_commit_times = True
@@ -32,15 +27,20 @@ class PostgresTable(WriteLog):
         self.name = name
         self.key = KEY_COLUMNS[name]
 
-    def seed(self, count: int, seed: int) -> None:
-        """Create the e-commerce schema and COPY ``count`` generated rows into the table."""
+    def create(self) -> None:
+        """Create the e-commerce schema (all four tables, if missing)."""
         create_schema(self.conn)
-        gen = EcommerceGenerator(seed)
-        gen.bulk_load(self.conn, self.name, getattr(gen, self.name)(count))
+
+    def seed(self, count: int, seed: int) -> list[dict[str, Any]]:
+        """Create the schema and COPY ``count`` generated rows into the table; the rows."""
+        self.create()
+        rows = getattr(EcommerceGenerator(seed), self.name)(count)
+        bulk_load(self.conn, self.name, rows)
         self.seeded = count
+        return rows
 
     def run_workload(self, gen: EcommerceGenerator, count: int) -> list[Operation]:
-        """``count`` single-row transactions (:func:`cdc_support.workload.mixed_workload`)."""
+        """``count`` single-row transactions (:func:`.loader.mixed_workload`)."""
         ops = mixed_workload(self.conn, gen, count, table=self.name)
         self.workload.extend(ops)
         return ops

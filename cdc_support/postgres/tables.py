@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from cdc_support.postgres.source import set_replica_identity, split_table
+from cdc_support.postgres.source import qualified, set_replica_identity, split_table
 
 __all__ = [
     "ReplicaIdentityMissing",
@@ -43,11 +43,6 @@ __all__ = [
 
 class ReplicaIdentityMissing(ValueError):
     """A table to capture has no replica identity; the one-line message names the fix."""
-
-
-def _table(table: str) -> sql.Composed:
-    schema, name = split_table(table)
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
 
 
 _IDENTITY_QUERY = """
@@ -107,7 +102,7 @@ def check_replica_identity(conn: psycopg.Connection[Any], tables: Sequence[str])
 def create_keyless_table(conn: psycopg.Connection[Any], table: str, identity: str) -> None:
     """A table without a primary key (``note text, n int``) with the given REPLICA IDENTITY."""
     conn.execute(
-        sql.SQL("CREATE TABLE {} (note text NOT NULL, n integer NOT NULL)").format(_table(table))
+        sql.SQL("CREATE TABLE {} (note text NOT NULL, n integer NOT NULL)").format(qualified(table))
     )
     set_replica_identity(conn, table, identity)
 
@@ -119,7 +114,7 @@ def insert_rows(
     for row in rows:
         conn.execute(
             sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                _table(table),
+                qualified(table),
                 sql.SQL(", ").join(map(sql.Identifier, row)),
                 sql.SQL(", ").join(sql.Placeholder() * len(row)),
             ),
@@ -130,7 +125,7 @@ def insert_rows(
 def fetch_rows(conn: psycopg.Connection[Any], table: str) -> list[dict[str, Any]]:
     """Every row of the table, as a list (a keyless table is a multiset of rows)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql.SQL("SELECT * FROM {}").format(_table(table)))
+        cur.execute(sql.SQL("SELECT * FROM {}").format(qualified(table)))
         return list(cur)
 
 
@@ -139,7 +134,7 @@ def _one_row(table: str, match: Mapping[str, Any]) -> sql.Composed:
     where = sql.SQL(" AND ").join(
         sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in match
     )
-    return sql.SQL("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)").format(_table(table), where)
+    return sql.SQL("ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)").format(qualified(table), where)
 
 
 def update_one(
@@ -152,7 +147,9 @@ def update_one(
     sets = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in changes
     )
-    query = sql.SQL("UPDATE {} SET {} WHERE {}").format(_table(table), sets, _one_row(table, match))
+    query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
+        qualified(table), sets, _one_row(table, match)
+    )
     cur = conn.execute(query, [*changes.values(), *match.values()])
     if cur.rowcount != 1:
         raise ValueError(f"no row of {table} equals {dict(match)}")
@@ -160,7 +157,7 @@ def update_one(
 
 def delete_one(conn: psycopg.Connection[Any], table: str, match: Mapping[str, Any]) -> None:
     """Delete ONE row equal to ``match`` (even if several are)."""
-    query = sql.SQL("DELETE FROM {} WHERE {}").format(_table(table), _one_row(table, match))
+    query = sql.SQL("DELETE FROM {} WHERE {}").format(qualified(table), _one_row(table, match))
     cur = conn.execute(query, list(match.values()))
     if cur.rowcount != 1:
         raise ValueError(f"no row of {table} equals {dict(match)}")
@@ -176,7 +173,7 @@ def publication_refusal(
     through (the table has a replica identity after all).
     """
     create = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-        sql.Identifier(publication), _table(table)
+        sql.Identifier(publication), qualified(table)
     )
     conn.execute(create)
     try:
@@ -199,7 +196,7 @@ def create_documents_table(conn: psycopg.Connection[Any], table: str, identity: 
         sql.SQL(
             "CREATE TABLE {} (id integer PRIMARY KEY, title text NOT NULL, body text, "
             "attachment bytea)"
-        ).format(_table(table))
+        ).format(qualified(table))
     )
     set_replica_identity(conn, table, identity)
 

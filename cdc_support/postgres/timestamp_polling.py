@@ -36,8 +36,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from cdc_support.checkpoint import JsonCheckpoint
 from cdc_support.events import ChangeEvent, jsonable
-from cdc_support.postgres.base import Checkpoint, Declared, PolledCapture, now
+from cdc_support.postgres.base import Declared, PolledCapture, checkpoint_for, now
 from cdc_support.postgres.source import qualified, split_table
 
 __all__ = ["TimestampPollingApproach", "install", "polled_row_to_event", "uninstall"]
@@ -180,12 +181,11 @@ class TimestampPollingApproach(PolledCapture):
         key: tuple[str, ...],
         *,
         interval: float = 0.5,
-        checkpoint: Checkpoint | Path | None = None,
+        checkpoint: JsonCheckpoint | Path | None = None,
         column: str = "updated_at",
         batch: int = 1000,
     ) -> None:
-        if not isinstance(checkpoint, Checkpoint):
-            checkpoint = Checkpoint(checkpoint)
+        checkpoint = checkpoint_for(self.name, dsn, table, checkpoint)
         super().__init__(table, key, interval=interval, checkpoint=checkpoint)
         self.dsn = dsn
         self.column = column

@@ -36,8 +36,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
+from cdc_support.checkpoint import JsonCheckpoint
 from cdc_support.events import ChangeEvent
-from cdc_support.postgres.base import Checkpoint, Declared, PolledCapture, now
+from cdc_support.postgres.base import Declared, PolledCapture, checkpoint_for, now
 from cdc_support.postgres.source import qualified, split_table
 
 __all__ = [
@@ -172,11 +173,10 @@ class TriggerAuditApproach(PolledCapture):
         key: tuple[str, ...],
         *,
         interval: float = 0.5,
-        checkpoint: Checkpoint | Path | None = None,
+        checkpoint: JsonCheckpoint | Path | None = None,
         audit_table: str = "cdc_audit",
     ) -> None:
-        if not isinstance(checkpoint, Checkpoint):
-            checkpoint = Checkpoint(checkpoint)
+        checkpoint = checkpoint_for(self.name, dsn, table, checkpoint)
         super().__init__(table, key, interval=interval, checkpoint=checkpoint)
         self.dsn = dsn
         self.audit_table = audit_table

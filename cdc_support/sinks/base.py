@@ -15,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from cdc_support.sinks.batching import Positions, TopicPartition
 from cdc_support.sinks.columns import Column
 from cdc_support.sinks.errors import SinkConfigError, SinkConflict, SinkError
+from cdc_support.sinks.positions import Positions, TopicPartition
 
 __all__ = [
     "MAINTENANCE_DEFAULTS",

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdc_support.events import ChangeEvent
-from cdc_support.sinks.batching import Positions, positions_to_json
+from cdc_support.sinks.positions import Positions, positions_to_json
 
 __all__ = ["CommitLog", "SinkAudit", "applied_events", "audit", "lag_samples", "read_commit_log"]
 

@@ -13,7 +13,7 @@ metadata also records the batch number and offset ranges (visible in ``history()
 
 A column the table lacks is added before the batch (``alter.add_columns``): rows written
 before read null. Delta has no time and no uuid type: such columns are stored as int64 µs since
-midnight and as strings (:func:`~cdc_support.sinks.columns.storage_type`). A value Debezium
+midnight and as strings (:func:`~cdc_support.sinks.format_types.storage_type`). A value Debezium
 marked unavailable (an unchanged TOAST column) is not written: the MERGE keeps the target
 row's value (``CASE WHEN <unavailable> THEN t.col ELSE s.col END``), and a new row reads null.
 
@@ -44,8 +44,9 @@ from cdc_support.sinks.base import (
     key_dicts,
     ranges_json,
 )
-from cdc_support.sinks.batching import Positions, TopicPartition
-from cdc_support.sinks.columns import Column, storage_type
+from cdc_support.sinks.columns import Column
+from cdc_support.sinks.format_types import storage_type
+from cdc_support.sinks.positions import Positions, TopicPartition
 from cdc_support.sinks.unavailable import UNAVAILABLE, has_unavailable, unavailable_columns
 
 __all__ = ["OP_COLUMN", "DeltaSink", "app_id_for", "transactions_for"]

@@ -56,13 +56,14 @@ from cdc_support.sinks.base import (
     TableSink,
     ranges_json,
 )
-from cdc_support.sinks.batching import (
+from cdc_support.sinks.columns import Column
+from cdc_support.sinks.format_types import storage_type
+from cdc_support.sinks.positions import (
     Positions,
     TopicPartition,
     positions_from_json,
     positions_to_json,
 )
-from cdc_support.sinks.columns import Column, storage_type
 from cdc_support.sinks.unavailable import UNAVAILABLE, fill_unavailable, has_unavailable
 
 __all__ = ["TABLE_DEFAULTS", "IcebergSink", "key_filter", "stored_offsets"]

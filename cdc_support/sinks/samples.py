@@ -35,7 +35,7 @@ __all__ = [
     "TYPED_COLUMNS",
     "TYPED_ROWS",
     "TYPED_TABLE",
-    "SourceTable",
+    "CapturedSample",
     "alter_column_type",
     "batches_of_keys",
     "create_documents",
@@ -292,8 +292,13 @@ def create_documents(conn: Any) -> None:
 
 
 @dataclass
-class SourceTable:
-    """A sink scenario's source table: where it is, and the change events written to it."""
+class CapturedSample:
+    """A sample table (:data:`TYPED_TABLE`, :data:`DOCUMENTS`) a sink scenario writes to, the
+    Debezium topic it is captured to, and how many change events were written to it.
+
+    Not a :class:`cdc_support.source_table.SourceTable` (a generated table with a workload,
+    for either database): this one is PostgreSQL's typed or documents table, written row by
+    row by the typed-sink steps."""
 
     conn: Any
     table: str

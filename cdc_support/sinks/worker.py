@@ -11,12 +11,11 @@ One loop, one thread::
          ─► add new columns ─► ONE table commit (rows + offsets) ─► maintenance
          ─► commit the consumer group's offsets ─► metrics and a commit-log line
 
-No single record stops a worker. Should the table refuse a commit for its data (a CHECK
-constraint, a required column: rules the worker cannot see), the batch is split in halves in
-arrival order and each half committed on its own, down to the record the table refuses,
-which goes to the dead-letter topic; every part records exactly the offsets it holds, so the
-commit log and the table's position stay exact. Other commit failures are retried, then stop
-the worker (a restart resumes from the table's position).
+No single record stops a worker: a record that cannot be applied goes to the dead-letter topic
+(:mod:`~cdc_support.sinks.dead_letters`), and when the table refuses a commit for its data the
+batch is committed in halves down to the record it refuses
+(:mod:`~cdc_support.sinks.applying`). Other commit failures are retried, then stop the worker
+(a restart resumes from the table's position).
 
 Before consuming, the worker checks that Kafka answers (:mod:`~cdc_support.sinks.preflight`)
 and says once if its topic does not exist yet. A worker told something that cannot work
@@ -38,42 +37,25 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaPartition
-from confluent_kafka.admin import AdminClient
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from cdc_support.events import MalformedEvent, Tombstone
-from cdc_support.sinks.base import SinkConflict, SinkError, TableSink, ranges_json
-from cdc_support.sinks.batching import BatchItem, MicroBatch, Positions, RowDecoder
+from cdc_support.sinks.applying import BatchApplier
+from cdc_support.sinks.base import TableSink
+from cdc_support.sinks.batching import MicroBatch
 from cdc_support.sinks.commit_log import CommitLog, positions_field
 from cdc_support.sinks.config import WorkerConfig
-from cdc_support.sinks.dlq import DeadLetterQueue, ensure_topic
+from cdc_support.sinks.dead_letters import DeadLetters
+from cdc_support.sinks.decoding import RowDecoder
 from cdc_support.sinks.errors import SinkConfigError
 from cdc_support.sinks.metrics import SinkMetrics
+from cdc_support.sinks.positions import Positions
 from cdc_support.sinks.preflight import kafka_partitions, missing_topic_message
-from cdc_support.sinks.screening import is_data_error, one_line, unfit_rows
-from cdc_support.sinks.unavailable import UNAVAILABLE
 
 __all__ = ["SinkWorker"]
 
 log = logging.getLogger("cdc_support.sinks")
 
-COMMIT_ATTEMPTS = 3
 IDLE_POLL_SECONDS = 0.25
-
-
-class _Refused(Exception):
-    """The table refused a commit for its data (the message says why, on one line)."""
-
-
-def _transient(exc: BaseException) -> bool:
-    """Worth retrying: neither another writer's commit nor data the table refuses."""
-    return not isinstance(exc, SinkConflict) and not is_data_error(exc)
 
 
 class SinkWorker:
@@ -100,6 +82,10 @@ class SinkWorker:
             placeholder=config.unavailable_placeholder,
             fmt=self.sink.format,
         )
+        self.dead_letters = DeadLetters(self.metrics)
+        self.applier = BatchApplier(
+            self.sink, self.decoder, self.dead_letters, self.metrics, self.commit_log, config.topic
+        )
         self.stored: Positions = {}
         self.consumed: Positions = {}
         self.batches = 0
@@ -108,7 +94,6 @@ class SinkWorker:
         self._uncommitted: Positions = {}
         self._stop = False
         self._server: Any = None
-        self._dlq: DeadLetterQueue | None = None
         self._consumer: Consumer | None = None
 
     def __repr__(self) -> str:
@@ -149,9 +134,7 @@ class SinkWorker:
             log.warning("%s", message)
         if cfg.metrics_port is not None:
             self._server = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
-        admin = AdminClient({"bootstrap.servers": cfg.bootstrap})
-        ensure_topic(admin, cfg.dead_letter_topic)
-        self._dlq = DeadLetterQueue(cfg.bootstrap, cfg.dead_letter_topic, cfg.group)
+        self.dead_letters.open(cfg.bootstrap, cfg.dead_letter_topic, cfg.group)
         self.sink.claim()
         consumer = Consumer(self._consumer_config())
         self._consumer = consumer
@@ -208,9 +191,7 @@ class SinkWorker:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-        if self._dlq is not None:
-            self._dlq.close()
-            self._dlq = None
+        self.dead_letters.close()
         self.sink.close()
         if self._server is not None:
             self._server.shutdown()
@@ -276,7 +257,7 @@ class SinkWorker:
         except SinkConfigError:
             raise  # no record of the topic can be applied: dead-lettering them all would hide it
         except (MalformedEvent, ValueError) as exc:
-            self._dead_letter(msg, exc)
+            self.dead_letters.send(msg, exc)
             batch.add_dead_letter(topic, partition, offset)
             return
         if isinstance(decoded, Tombstone):
@@ -289,249 +270,14 @@ class SinkWorker:
         batch.add_change(topic, partition, offset, decoded, msg)
         self.metrics.events.inc()
 
-    def _dead_letter(self, msg: Any, exc: Exception | str, kind: str | None = None) -> None:
-        """Send ``msg`` to the dead-letter topic with the reason (one line)."""
-        assert self._dlq is not None
-        if kind is None:
-            kind = "malformed" if isinstance(exc, MalformedEvent) else "bad_value"
-        reason = one_line(exc)
-        error = type(exc).__name__ if isinstance(exc, Exception) else "TableRefused"
-        self._dlq.send(msg, reason, error)
-        self.metrics.dead_letters.labels(reason=kind).inc()
-        log.warning(
-            "dead letter: %s/%s@%s -> %s: %s",
-            msg.topic(),
-            msg.partition(),
-            msg.offset(),
-            self._dlq.topic,
-            reason,
-        )
-
-    def _reject(self, batch: MicroBatch, item: BatchItem, reason: str, kind: str) -> None:
-        """A change event the table cannot take: to the dead-letter topic, out of the batch."""
-        assert item.msg is not None
-        self._dead_letter(item.msg, reason, kind)
-        batch.reject(item)
-
     # ------------------------------------------------------------------ commits
 
     def _flush(self, batch: MicroBatch) -> None:
-        """Screen the batch, apply it (isolating what the table refuses), commit offsets."""
-        self._screen(batch)
-        self._apply(batch)
+        """Apply the batch (:class:`~cdc_support.sinks.applying.BatchApplier`), then commit
+        the group's offsets."""
+        self.stored.update(self.applier.apply(batch))
         self.batches = batch.number
         self._commit_offsets(batch.next_positions())
-
-    def _column_types(self) -> dict[str, Any]:
-        """Arrow type per known column: the table's, else the one the decoder resolved."""
-        types = {n: c.arrow_type for n, c in self.decoder.columns.items()}
-        types.update(self.decoder.table_columns)
-        return types
-
-    def _screen(self, batch: MicroBatch) -> None:
-        """Dead-letter every change event with a value its column cannot hold (all rows are
-        converted at once; row by row only when that fails)."""
-        items = batch.change_items()
-        if not items:
-            return
-        rows = [self._row_to_check(item) for item in items]
-        for index, reason in sorted(unfit_rows(rows, self._column_types()).items()):
-            item = items[index]
-            where = f"{item.topic}/{item.partition}@{item.offset}"
-            self._reject(batch, item, f"{reason} at {where}", "bad_value")
-
-    def _row_to_check(self, item: BatchItem) -> dict[str, Any]:
-        """The values a change event writes (a delete: its key), unchanged-TOAST marks left
-        out (the table's value is kept for those)."""
-        decoded = item.decoded
-        assert decoded is not None
-        row = decoded.row
-        if row is None:
-            row = dict(zip(self.decoder.key, decoded.key, strict=True))
-        return {name: value for name, value in row.items() if value is not UNAVAILABLE}
-
-    def _flush_dead_letters(self) -> None:
-        assert self._dlq is not None
-        try:
-            self._dlq.flush()
-        except RuntimeError:
-            self.metrics.errors.labels(stage="dead_letter").inc()
-            raise
-
-    def _apply(self, batch: MicroBatch) -> None:
-        """One table commit for the batch. If the table refuses its data, its halves are
-        committed one after the other, down to the record it refuses (dead-lettered)."""
-        if batch.dead_letters:
-            self._flush_dead_letters()  # before any commit covers their offsets
-        if not batch.has_changes:
-            self._log_unwritten(batch)
-            return
-        ranges = {tp: list(span) for tp, span in batch.ranges.items()}
-        try:
-            columns = self._evolve(batch)
-            result = self._write(batch, ranges)
-        except _Refused as refused:
-            self.metrics.errors.labels(stage="commit_refused").inc()
-            changes = batch.change_items()
-            if len(changes) == 1:
-                item = changes[0]
-                where = f"{item.topic}/{item.partition}@{item.offset}"
-                self._reject(
-                    batch, item, f"the table refused it: {refused} at {where}", "table_refused"
-                )
-                self._apply(batch)
-                return
-            first, second = batch.split()
-            log.warning(
-                "batch %d%s: the table refused its data (%s); committing its %d change events "
-                "in two parts to find the record(s) it refuses",
-                batch.number,
-                f" part {batch.part}" if batch.part else "",
-                refused,
-                len(changes),
-            )
-            self._apply(first)
-            self._apply(second)
-            return
-        self._log_commit(batch, ranges, columns, result)
-        self._maintain()
-
-    def _log_commit(
-        self, batch: MicroBatch, ranges: dict[Any, list[int]], columns: dict[str, Any], result: Any
-    ) -> None:
-        """Metrics, the commit-log line and the log line of a committed batch (or part)."""
-        self.stored.update(batch.next_positions())
-        summary = batch.summary()
-        m = self.metrics
-        m.batches.inc()
-        m.applied.inc(len(batch.events))
-        m.commit_latency.observe(result.seconds)
-        m.upserted.inc(summary["upserts"])
-        m.deleted.inc(summary["deletes"])
-        m.unavailable.inc(summary["unavailable"])
-        m.last_commit.set(result.visible_at)
-        for event in batch.events:
-            if event.commit_ts is not None:
-                m.lag.observe(max(0.0, result.visible_at - event.commit_ts))
-        self.commit_log.write(
-            "commit",
-            batch=batch.number,
-            **({"part": batch.part} if batch.part else {}),
-            topic=self.config.topic,
-            version=result.version,
-            opened_at=batch.opened_at,
-            seconds=result.seconds,
-            visible_at=result.visible_at,
-            ranges=ranges_json(ranges),
-            summary=summary,
-            detail=result.detail,
-            columns=columns or None,
-            events=[[e.partition, e.offset, e.op, list(e.key), e.commit_ts] for e in batch.events],
-        )
-        log.info(
-            "batch %d%s committed: version %s, %d events (%d upserts, %d deletes, "
-            "%d tombstones, %d replayed skipped, %d dead letters) in %.3fs",
-            batch.number,
-            f" part {batch.part}" if batch.part else "",
-            result.version,
-            summary["events"],
-            summary["upserts"],
-            summary["deletes"],
-            summary["tombstones"],
-            summary["skipped_replayed"],
-            summary["dead_letters"],
-            result.seconds,
-        )
-
-    def _log_unwritten(self, batch: MicroBatch) -> None:
-        """A batch (or part) with nothing to write: replays, tombstones, dead letters."""
-        kind = "skip" if batch.skipped else "consumed"
-        if batch.skipped:
-            self.metrics.batches_skipped.inc()
-        summary = batch.summary()
-        self.commit_log.write(
-            kind,
-            batch=batch.number,
-            **({"part": batch.part} if batch.part else {}),
-            topic=self.config.topic,
-            ranges=ranges_json({tp: list(span) for tp, span in batch.ranges.items()}),
-            summary=summary,
-        )
-        log.info("batch %d: nothing to write (%s)", batch.number, summary)
-
-    def _evolve(self, batch: MicroBatch) -> dict[str, Any]:
-        """Create the table, or add the columns it lacks, for the columns this batch writes."""
-        exists = self.sink.table_columns() is not None
-        if exists and not self.decoder.pending:
-            return {}
-        used = set(self.decoder.key).union(*(row.keys() for row in batch.upserts()))
-        names = list(self.decoder.pending) if exists else self.decoder.order
-        columns = [
-            self.decoder.columns[n] for n in names if n in self.decoder.columns and n in used
-        ]
-        if exists and not columns:
-            return {}
-        try:
-            change = self.sink.ensure_columns(columns)
-        except Exception as exc:
-            if is_data_error(exc):
-                raise _Refused(one_line(exc)) from exc
-            raise
-        self.decoder.table_changed(self.sink.table_columns() or {})
-        if change:
-            log.info("table columns: %s", change)
-        return change
-
-    def _write(self, batch: MicroBatch, ranges: dict[Any, list[int]]) -> Any:
-        """One table commit, retried with backoff (0.5 s, 1 s) unless another writer won."""
-
-        def count_and_log(state: RetryCallState) -> None:
-            self.metrics.errors.labels(stage="commit").inc()
-            log.warning(
-                "commit of batch %d failed (%s); retrying",
-                batch.number,
-                state.outcome.exception() if state.outcome else "?",
-            )
-
-        try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(COMMIT_ATTEMPTS),
-                wait=wait_exponential(multiplier=0.5),
-                retry=retry_if_exception(_transient),
-                before_sleep=count_and_log,
-                reraise=True,
-            ):
-                with attempt:
-                    return self.sink.write(batch.upserts(), batch.deletes(), ranges, batch.number)
-        except SinkConflict:
-            self.metrics.errors.labels(stage="commit_conflict").inc()
-            raise
-        except Exception as exc:
-            if is_data_error(exc):
-                raise _Refused(one_line(exc)) from exc
-            self.metrics.errors.labels(stage="commit").inc()
-            raise SinkError(
-                f"batch {batch.number} could not be committed to "
-                f"{self.sink.describe()} after {COMMIT_ATTEMPTS} attempts: {exc}"
-            ) from exc
-        raise AssertionError("unreachable: Retrying either returns or raises")
-
-    def _maintain(self) -> None:
-        try:
-            done = self.sink.maintain()
-        except SinkConflict:
-            self.metrics.errors.labels(stage="commit_conflict").inc()
-            raise
-        except Exception as exc:  # maintenance is not worth stopping the pipeline for
-            self.metrics.errors.labels(stage="maintenance").inc()
-            log.warning("maintenance failed: %s", exc)
-            return
-        for item in done:
-            self.metrics.maintenance.labels(kind=item["kind"]).observe(item["seconds"])
-            self.commit_log.write(
-                "maintenance", **{("task" if k == "kind" else k): v for k, v in item.items()}
-            )
-            log.info("maintenance: %s", item)
 
     def _commit_offsets(self, positions: Positions, *, force: bool = False) -> None:
         """Commit the group's offsets (after the table commit) at most every

@@ -18,15 +18,8 @@ import pytest
 from cdc_support.checks.delivery import OP_CODES, committed_ops, delivery_report
 from cdc_support.checks.lag import lag_against_commits
 from cdc_support.mysql.binlog_reader import BinlogPosition, PositionStore
-from cdc_support.mysql.source import (
-    binlog_position,
-    connect,
-    create_table,
-    fetch_table,
-    insert_rows,
-    mixed_workload,
-    primary_key,
-)
+from cdc_support.mysql.loader import create_table, fetch_table, insert_rows, mixed_workload
+from cdc_support.mysql.source import binlog_position, connect, primary_key
 from cdc_support.waiting import wait_until
 from cdc_support.workload import TABLE_COLUMNS, EcommerceGenerator, Operation
 from pytest_cdc.janitor import scenario_name

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cdc_support.kafka.connect import ConnectorConfigError
-from cdc_support.mysql.source import create_table
-from cdc_support.workload import create_schema
+from cdc_support.mysql.loader import create_table
+from cdc_support.postgres.loader import create_schema
 
 
 def _one_line_naming(error: pytest.ExceptionInfo[ConnectorConfigError], *parts: str) -> str:

@@ -11,9 +11,9 @@ import pymysql
 import pytest
 
 from cdc_support.kafka.connect import ConnectClient
-from cdc_support.mysql.source import create_table
+from cdc_support.mysql.loader import create_table
 from cdc_support.naming import MAX_IDENTIFIER, publication_name
-from cdc_support.workload import create_schema
+from cdc_support.postgres.loader import create_schema
 from pytest_cdc.fixtures import DebeziumConnector
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mysql, pytest.mark.debezium]

@@ -5,16 +5,8 @@ import uuid
 import pytest
 
 from cdc_support.checks.integrity import compare_tables
-from cdc_support.workload import (
-    KEY_COLUMNS,
-    TABLE_COLUMNS,
-    EcommerceGenerator,
-    Operation,
-    bulk_load,
-    create_schema,
-    fetch_table,
-    mixed_workload,
-)
+from cdc_support.postgres.loader import bulk_load, create_schema, fetch_table, mixed_workload
+from cdc_support.workload import KEY_COLUMNS, TABLE_COLUMNS, EcommerceGenerator, Operation
 
 # ------------------------------------------------------------------ pure parts
 

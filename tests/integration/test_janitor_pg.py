@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from pytest_cdc.janitor import drop_slot, scenario_database, scenario_name
+from cdc_support.postgres.source import drop_slot
+from pytest_cdc.janitor import scenario_database, scenario_name
 
 
 def _slots(conn: psycopg.Connection) -> set[str]:

@@ -11,10 +11,12 @@ from cdc_support.postgres import (
     TriggerAuditApproach,
 )
 from cdc_support.postgres.catalog import catalog_diff, catalog_snapshot
-from cdc_support.postgres.pgoutput import PgoutputDecoder, parse_lsn
+from cdc_support.postgres.loader import create_schema, mixed_workload
+from cdc_support.postgres.pgoutput import PgoutputDecoder
+from cdc_support.postgres.pgoutput_messages import parse_lsn
 from cdc_support.postgres.source import slot_state
 from cdc_support.waiting import wait_until
-from cdc_support.workload import EcommerceGenerator, create_schema, mixed_workload
+from cdc_support.workload import EcommerceGenerator
 from pytest_cdc.pg_approach_fixtures import CaptureFactory, LeftoverObjects
 
 pytestmark = pytest.mark.postgres

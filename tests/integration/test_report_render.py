@@ -31,7 +31,7 @@ from cdc_support.postgres.measure import (
 )
 from cdc_support.waiting import wait_until
 from cdc_support.workload import Operation
-from pytest_cdc.report import build_report
+from pytest_cdc.report.html import build_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLE = "comparison of the approaches"

@@ -6,6 +6,7 @@ import importlib
 
 import pytest
 
+import pytest_cdc.backends
 from cdc_support.bench import BENCHMARKS
 from cdc_support.mysql.source import parse_dsn
 from pytest_cdc import bench
@@ -35,9 +36,40 @@ def test_the_cdc_user_dsn_round_trips_with_odd_passwords() -> None:
         postgres_dsn="",
         kafka_bootstrap="",
         connect_url="",
-        mysql_port=3307,
+        mysql_dsn="mysql://root:x@127.0.0.1:3307/",
         mysql_cdc_user="cdc",
         mysql_cdc_password="p@ss:w/rd",
     )
     address = parse_dsn(ep.mysql_cdc_dsn)
     assert (address.user, address.password, address.port) == ("cdc", "p@ss:w/rd", 3307)
+
+
+def test_the_runner_opens_its_stack_through_the_plugins_seam(monkeypatch, tmp_path) -> None:
+    assert bench.open_stack is pytest_cdc.backends.open_stack  # what the plugin's state calls
+    opened = []
+
+    def fake_open_stack(*args: object) -> None:
+        opened.append(args)
+        raise KeyboardInterrupt  # stop before any benchmark runs
+
+    monkeypatch.setattr(bench, "open_stack", fake_open_stack)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--only", "binlog", "--backend", "native", "--output", str(tmp_path)])
+    setting = opened[0][0]
+    assert (setting.value, setting.source) == ("native", "make bench --backend")
+
+
+def test_a_backend_not_built_yet_is_one_line_from_the_runner(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("CDC_BACKEND", raising=False)
+    assert bench.main(["--only", "binlog", "--backend", "docker", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cdc backend 'docker' (from make bench --backend) is not available yet" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_backend_in_the_environment_is_refused_by_the_runner(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("CDC_BACKEND", "podman")
+    assert bench.main(["--only", "binlog", "--output", str(tmp_path)]) == 2
+    assert "'podman' (from env CDC_BACKEND) is not one of: auto, native" in capsys.readouterr().err

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_cdc.errors import RuntimeMissing
-from pytest_cdc.native import mariadb
-from pytest_cdc.native.mariadb import find_mariadb, mariadb_version
+from pytest_cdc.stack.native import mariadb
+from pytest_cdc.stack.native.mariadb import find_mariadb, mariadb_version
 
 
 def _script(folder: Path, name: str, body: str = "exit 0") -> Path:

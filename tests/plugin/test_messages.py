@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_cdc.errors import TempDirUnusable
-from pytest_cdc.native.runtime import check_temp_dir
+from pytest_cdc.stack.native.runtime import check_temp_dir
 
 pytest_plugins = ["pytester"]
 

@@ -24,7 +24,9 @@ def _no_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_header_names_backend_source_and_versions(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--cdc-backend=native")
-    result.stdout.fnmatch_lines(["cdc: backend=native (from command line), kafka=4.*debezium=*"])
+    result.stdout.fnmatch_lines(
+        ["cdc: backend=native (from command line), kafka=4.*debezium=*postgres=*mariadb=1*"]
+    )
     result.assert_outcomes(passed=1)
     pytester.runpytest().stdout.fnmatch_lines(["cdc: backend=native (auto (from default): *"])
 
@@ -44,6 +46,25 @@ def test_unknown_backend_is_a_usage_error_listing_allowed_values(pytester) -> No
     result.stderr.fnmatch_lines(
         ["*cdc backend 'foo' (from command line) is not one of: auto, native, docker, external*"]
     )
+
+
+def test_the_header_asks_the_backend_object_for_versions(pytester, monkeypatch) -> None:
+    from pytest_cdc.stack.native import NativeBackend
+
+    monkeypatch.setattr(NativeBackend, "versions", lambda self: {"kafka": "K", "extra": "E"})
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_inprocess("--cdc-backend=native")
+    result.stdout.fnmatch_lines(["cdc: backend=native (from command line), kafka=K, extra=E"])
+    docker = pytester.runpytest_inprocess("--cdc-backend=docker")
+    docker.stdout.fnmatch_lines(["cdc: backend=docker (from command line)"])
+
+
+def test_the_stack_package_exports_what_users_import() -> None:
+    import cdc_support.endpoints
+    import pytest_cdc.stack
+
+    assert set(pytest_cdc.stack.__all__) >= {"Stack", "Endpoints", "StackInfo", "Backend"}
+    assert pytest_cdc.stack.Endpoints is cdc_support.endpoints.Endpoints
 
 
 def test_backend_not_built_yet_says_so(pytester: pytest.Pytester) -> None:

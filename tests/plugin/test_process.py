@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from pytest_cdc.errors import StackStartError
-from pytest_cdc.native.process import ServiceProcess
+from pytest_cdc.process import ServiceProcess
 
 SLOW = [sys.executable, "-c", "print('booting', flush=True); import time; time.sleep(60)"]
 CRASH = [sys.executable, "-c", "print('bad config: port', flush=True); raise SystemExit(3)"]

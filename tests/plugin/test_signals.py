@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from cdc_support.waiting import wait_until
-from pytest_cdc.native.stop import processes_mentioning, stop_stack_dir
 from pytest_cdc.signals import StopSignals
+from pytest_cdc.stack.native.stop import processes_mentioning, stop_stack_dir
 
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s"]
 HOLDING_TEST = """
@@ -216,4 +216,4 @@ def test_keep_stack_stop_command_waits_for_the_processes_then_removes_the_dir(
         assert not workdir.exists()
     finally:
         for leftover in run_tmpdir.glob("cdc-stack-*"):
-            subprocess.run([sys.executable, "-m", "pytest_cdc.native.stop", str(leftover)])
+            subprocess.run([sys.executable, "-m", "pytest_cdc.stack.native.stop", str(leftover)])

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from pytest_cdc.allure_labels import apply_tag
 from pytest_cdc.janitor import MAX_IDENTIFIER, scenario_name
-from pytest_cdc.native.kafka import new_cluster_id
+from pytest_cdc.report.labels import apply_tag
+from pytest_cdc.stack.native.kafka import new_cluster_id
 
 
 def test_scenario_names_are_unique_valid_identifiers() -> None:

@@ -97,7 +97,9 @@ def test_wheel_ships_every_non_python_file_of_the_packages(wheel: Path) -> None:
         for name in _source_files()
         if name.startswith(tuple(f"{p}/" for p in PACKAGES)) and not name.endswith(".py")
     }
-    assert "pytest_cdc/native/log4j2.properties" in needed  # the one Kafka cannot start without
+    assert (
+        "pytest_cdc/stack/native/log4j2.properties" in needed
+    )  # the one Kafka cannot start without
     assert sorted(needed - shipped) == []
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from cdc_support.checkpoint import CheckpointError
 from cdc_support.checks.delivery import committed_ops, delivery_report
 from cdc_support.checks.lag import lag_against_commits
 from cdc_support.events import ChangeEvent
-from cdc_support.kafka.connector import (
+from cdc_support.kafka.connector_config import (
     HEARTBEAT_INTERVAL_MS,
     MARIADB_CONNECTOR,
     MYSQL_CONNECTOR,
@@ -37,7 +38,7 @@ def _event(op, key, *, file="binlog.000001", pos=100, row=0, observed=None, comm
 
 
 def test_position_store_is_empty_until_saved_then_round_trips(tmp_path: Path) -> None:
-    store = PositionStore(tmp_path / "deep" / "er" / "position.json")
+    store = PositionStore(tmp_path / "deep" / "er" / "position.json", "binlog of h:1 for d.t")
     assert store.load() is None
     store.save(BinlogPosition("binlog.000002", 4711))
     assert store.load() == BinlogPosition("binlog.000002", 4711)
@@ -48,20 +49,20 @@ def test_position_store_is_empty_until_saved_then_round_trips(tmp_path: Path) ->
 
 
 def test_position_store_replaces_the_file_instead_of_rewriting_it(tmp_path: Path) -> None:
-    store = PositionStore(tmp_path / "position.json")
+    store = PositionStore(tmp_path / "position.json", "binlog of h:1 for d.t")
     store.save(BinlogPosition("binlog.000001", 10))
     old = tmp_path / "old-inode.json"
     os.link(store.path, old)
     store.save(BinlogPosition("binlog.000001", 20))
     # a rename gives the name a new file; the old one (still linked) is untouched
-    assert json.loads(old.read_text()) == {"file": "binlog.000001", "pos": 10}
+    assert json.loads(old.read_text())["position"] == {"file": "binlog.000001", "pos": 10}
     assert store.load() == BinlogPosition("binlog.000001", 20)
 
 
 def test_position_store_keeps_the_old_position_when_saving_is_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = PositionStore(tmp_path / "position.json")
+    store = PositionStore(tmp_path / "position.json", "binlog of h:1 for d.t")
     store.save(BinlogPosition("binlog.000001", 10))
 
     def crash(src, dst):
@@ -84,8 +85,20 @@ def test_position_store_keeps_the_old_position_when_saving_is_interrupted(
         '{"file": "binlog.000001", "pos": "four"}',
         "[1, 2]",
         "null",
+        '{"source": "s", "position": {"file": "binlog.000001"}}',
+        '{"source": "s", "position": {"file": "binlog.000001", "pos": "four"}}',
     ],
-    ids=["garbage", "empty", "no-pos", "no-file", "pos-not-int", "list", "null"],
+    ids=[
+        "garbage",
+        "empty",
+        "no-pos",
+        "no-file",
+        "pos-not-int",
+        "list",
+        "null",
+        "checkpoint-without-pos",
+        "checkpoint-pos-not-int",
+    ],
 )
 def test_unreadable_position_file_names_the_file_and_the_fix(tmp_path: Path, content) -> None:
     path = tmp_path / "position.json"
@@ -95,6 +108,29 @@ def test_unreadable_position_file_names_the_file_and_the_fix(tmp_path: Path, con
     message = str(info.value)
     assert str(path) in message
     assert "delete it" in message
+
+
+def test_a_reader_refuses_the_position_file_of_another_server_or_table(tmp_path: Path) -> None:
+    path = tmp_path / "position.json"
+    address = MySqlAddress("127.0.0.1", 3306, "cdc", "pw")
+    first = BinlogReader(
+        address, schema="shop", tables=["orders"], store=PositionStore(path), server_id=4242
+    )
+    first.store.save(BinlogPosition("binlog.000001", 10))
+    same = BinlogReader(
+        address, schema="shop", tables=["orders"], store=PositionStore(path), server_id=4243
+    )
+    assert same.store.load() == BinlogPosition("binlog.000001", 10)
+    for schema, tables, port in (("shop", ["customers"], 3306), ("shop", ["orders"], 3307)):
+        other = BinlogReader(
+            MySqlAddress("127.0.0.1", port, "cdc", "pw"),
+            schema=schema,
+            tables=tables,
+            store=PositionStore(path),
+            server_id=4244,
+        )
+        with pytest.raises(CheckpointError, match=r"belongs to 'binlog of 127\.0\.0\.1:3306 for"):
+            other.store.load()
 
 
 # ------------------------------------------------------------------ BinlogPosition

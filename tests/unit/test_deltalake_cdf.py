@@ -309,18 +309,25 @@ def test_checkpoint_round_trip_is_atomic(tmp_path):
     checkpoint.save("t", 7)
     assert checkpoint.load("t") == 7
     assert os.listdir(tmp_path / "cp") == ["checkpoint.json"]  # no temp file left behind
-    assert json.loads(checkpoint.path.read_text())["table"] == "t"
+    assert json.loads(checkpoint.path.read_text())["source"] == "t"
 
 
 @pytest.mark.parametrize(
     "content",
-    ["not json", "{}", '{"table": "t", "last_version": -1}', '{"table": "t", "last_version": "3"}'],
+    [
+        "not json",
+        "{}",
+        '{"table": "t", "last_version": 3}',
+        '{"source": "t", "position": {"last_version": -1}}',
+        '{"source": "t", "position": {"last_version": "3"}}',
+    ],
 )
 def test_corrupt_checkpoint_names_the_file_and_fix(tmp_path, content):
     path = tmp_path / "checkpoint.json"
     path.write_text(content)
     with pytest.raises(
-        CheckpointError, match=r"checkpoint.json is not a valid CDF checkpoint.*fix"
+        CheckpointError,
+        match=r"checkpoint.json is not a (readable|valid CDF) checkpoint.*delete it",
     ):
         CdfCheckpoint(path).load("t")
 
@@ -328,7 +335,7 @@ def test_corrupt_checkpoint_names_the_file_and_fix(tmp_path, content):
 def test_checkpoint_of_another_table_is_refused(small, tmp_path):
     checkpoint = CdfCheckpoint(tmp_path / "checkpoint.json")
     checkpoint.save("s3://elsewhere/table", 1)
-    with pytest.raises(CheckpointError, match="belongs to table 's3://elsewhere/table'"):
+    with pytest.raises(CheckpointError, match="belongs to 's3://elsewhere/table'"):
         CdfConsumer(small, ["id"], checkpoint)
 
 

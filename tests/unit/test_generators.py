@@ -1,18 +1,23 @@
 """Generator tests that need no database (see tests/integration for the PostgreSQL ones)."""
 
+import ast
+import contextlib
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from cdc_support import workload
 from cdc_support.checks.integrity import compare_tables
+from cdc_support.postgres.loader import DDL
 from cdc_support.workload import (
-    DDL,
     KEY_COLUMNS,
     NORMALIZERS,
     TABLE_COLUMNS,
     EcommerceGenerator,
     normalize_value,
+    run_mix,
 )
 
 # ------------------------------------------------------------------ pure parts
@@ -150,3 +155,78 @@ def test_normalizers_make_source_and_debezium_rows_compare_equal():
     carried = {(1,): {"id": 1, "price": "12.50"}}
     assert not compare_tables(source, carried).ok
     assert compare_tables(source, carried, normalizers=NORMALIZERS).ok
+
+
+# ------------------------------------------------------------------ the operation mix
+
+
+class DictWriter:
+    """A TableWriter over a dict of rows: records transactions, returns rows like a database."""
+
+    def __init__(self, rows=()):
+        self.rows = {row["id"]: dict(row) for row in rows}
+        self.transactions = 0
+
+    def keys(self, table):
+        return sorted(self.rows) if table == "customers" else []
+
+    @contextlib.contextmanager
+    def transaction(self):
+        self.transactions += 1
+        yield
+
+    def insert(self, table, row):
+        self.rows[row["id"]] = dict(row)
+        return dict(row)
+
+    def current(self, table, key):
+        return dict(self.rows.get(key, {}))
+
+    def update(self, table, key, current, changes):
+        self.rows[key].update(changes)
+        return dict(self.rows[key])
+
+    def delete(self, table, key):
+        return self.rows.pop(key)
+
+
+def _mix(seed, n_ops, **options):
+    writer = DictWriter(EcommerceGenerator(seed).customers(10))
+    return writer, run_mix(writer, EcommerceGenerator(seed + 1), n_ops, **options)
+
+
+def test_the_operation_mix_is_seeded_and_its_log_replays_to_the_table():
+    writer, log = _mix(3, 200)
+    assert [(o.op, o.key) for o in log] == [(o.op, o.key) for o in _mix(3, 200)[1]]
+    assert {o.op for o in log} == {"insert", "update", "delete"}
+    assert writer.transactions == 200 and all(o.committed_at for o in log)
+    replayed = {row["id"]: row for row in EcommerceGenerator(3).customers(10)}
+    for o in log:
+        if o.op == "delete":
+            assert replayed.pop(o.key[0]) == o.row, "a delete logs the removed row"
+        else:
+            replayed[o.key[0]] = o.row
+    assert replayed == writer.rows
+    inserted = [o.key[0] for o in log if o.op == "insert"]
+    assert inserted == list(range(11, 11 + len(inserted))), "new keys follow the existing ones"
+
+
+def test_the_operation_mix_in_one_transaction_and_its_errors():
+    writer, log = _mix(4, 30, commit_each=False)
+    assert writer.transactions == 1 and all(o.committed_at is None for o in log)
+    with pytest.raises(ValueError, match="order_items"):
+        run_mix(DictWriter(), EcommerceGenerator(0), 1, table="order_items")
+    with pytest.raises(ValueError, match="three non-negative weights"):
+        run_mix(DictWriter(), EcommerceGenerator(0), 1, mix=(1, 1))
+
+
+def test_the_workload_module_speaks_no_sql_dialect():
+    source = Path(workload.__file__).read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert not imported & {"psycopg", "psycopg2", "pymysql", "sqlalchemy"}
+    assert "CREATE TABLE" not in source and "SELECT " not in source

@@ -20,6 +20,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.types import DoubleType, LongType, NestedField, StringType
 
 from cdc_support.bench import iceberg as iceberg_bench
+from cdc_support.checkpoint import CheckpointError, JsonCheckpoint
 from cdc_support.checks.integrity import canonical_row
 from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent
@@ -561,13 +562,18 @@ def test_the_consumer_resumes_from_an_atomically_written_checkpoint(
     assert first.position is None and not path.exists()
     log = first.poll()
     assert log.counts() == {"c": 20, "u": 0, "d": 0}
-    saved = json.loads(path.read_text())
+    stored = json.loads(path.read_text())
+    assert stored["source"] == f"Iceberg table with UUID {table.metadata.table_uuid}"
+    saved = stored["position"]
     assert saved["snapshot_id"] == _sid(table) == first.position
     assert saved["table"] == "shop.products"
     assert saved["table_uuid"] == str(table.metadata.table_uuid)
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.json"]  # no temp file
     empty = first.poll()
-    assert empty.diffs == [] and json.loads(path.read_text())["snapshot_id"] == first.position
+    assert (
+        empty.diffs == []
+        and json.loads(path.read_text())["position"]["snapshot_id"] == first.position
+    )
     table.upsert(to_arrow(table, [_changed(gen, rows[0]), *gen.products(1)]))
     table.delete("id = 2")
     second = SnapshotConsumer(table.refresh(), path)
@@ -621,10 +627,13 @@ def test_a_checkpoint_of_another_table_or_a_broken_one_is_refused(
     SnapshotConsumer(table, path).poll()
     catalog.drop_table("shop.products")
     recreated = create_table(catalog, "shop.products", generated_schema("products"))
-    with pytest.raises(IcebergChangelogError, match="delete the checkpoint"):
+    with pytest.raises(CheckpointError, match=r"belongs to 'Iceberg table with UUID .*delete it"):
         SnapshotConsumer(recreated, path)
     path.write_text("{not json")
-    with pytest.raises(IcebergChangelogError, match="not a consumer checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not a readable checkpoint.*delete it"):
+        SnapshotConsumer(recreated, path)
+    JsonCheckpoint(path, f"Iceberg table with UUID {recreated.metadata.table_uuid}").save({})
+    with pytest.raises(CheckpointError, match=r"not an Iceberg consumer checkpoint.*delete it"):
         SnapshotConsumer(recreated, path)
 
 

@@ -14,10 +14,11 @@ import cdc_support.postgres.base as pg_base
 from cdc_support import capture
 from cdc_support.events import ChangeEvent
 from cdc_support.kafka.connect import ConnectorNotFound
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.mysql.binlog_capture import BinlogReaderApproach
 from cdc_support.mysql.binlog_reader import BinlogPosition, PositionStore, SchemaChange
 from cdc_support.mysql.debezium import DebeziumBinlogApproach
-from cdc_support.mysql.source import MySqlAddress, MySqlTable
+from cdc_support.mysql.source import MySqlAddress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,7 @@ class FakeReaders:
     def __call__(self, tables: Sequence[str], *, position_file: Path | None = None) -> Any:
         self.position_files.append(position_file)
         path = position_file or self.tmp_path / f"position-{len(self.made)}.json"
-        self.made.append(FakeReader(tables, PositionStore(path)))
+        self.made.append(FakeReader(tables, PositionStore(path, "binlog of fake for scn_db")))
         return self.made[-1]
 
 
@@ -143,23 +144,24 @@ class FakeClient:
         return call
 
 
-class FakeConnector:
-    def __init__(self, tables: Sequence[str]) -> None:
-        self.name = "mariadb_scenario_0"
-        self.tables = list(tables)
-        self.config = {"database.password": "secret", "database.user": "cdc"}
-        self.client = FakeClient()
-
-    def topic(self, table: str, schema: str | None = None) -> str:
-        return f"{self.name}.db.{table}"
+def fake_connector(tables: Sequence[str]) -> DebeziumConnector:
+    """A DebeziumConnector whose Connect client only records the calls."""
+    config = {
+        "database.password": "secret",
+        "database.user": "cdc",
+        "topic.prefix": "mariadb_scenario_0",
+        "table.include.list": ",".join(tables),
+    }
+    client: Any = FakeClient()
+    return DebeziumConnector(client, "mariadb_scenario_0", config, bootstrap="k:1", schema="db")
 
 
 def test_debezium_registers_once_then_resumes_and_close_deletes_once() -> None:
-    registered: list[FakeConnector] = []
+    registered: list[DebeziumConnector] = []
     topics: list[Sequence[str]] = []
 
     def register(tables: Sequence[str]) -> Any:
-        registered.append(FakeConnector(tables))
+        registered.append(fake_connector(tables))
         return registered[-1]
 
     def open_reader(wanted: Sequence[str]) -> Any:
@@ -175,14 +177,10 @@ def test_debezium_registers_once_then_resumes_and_close_deletes_once() -> None:
     approach.start()
     assert [c.tables for c in registered] == [["customers"]]
     assert topics == [["mariadb_scenario_0.db.customers"]]
-    client = registered[0].client
+    client: Any = registered[0].client
     assert client.calls == ["stop", "wait_stopped", "resume", "wait_running"]
-    assert approach.describe()["config"] == {"database.user": "cdc"}
+    assert "database.password" not in approach.describe()["config"]
+    assert repr(registered[0]) == "DebeziumConnector(mariadb_scenario_0)"
     approach.close()
     approach.close()
     assert client.calls[-2:] == ["delete", "wait_gone"]
-
-
-def test_a_mysql_table_reads_as_database_dot_table() -> None:
-    table = MySqlTable(conn=object(), name="customers", key=("id",), schema="scn_db")  # type: ignore[arg-type]
-    assert repr(table) == "MySqlTable(scn_db.customers)"

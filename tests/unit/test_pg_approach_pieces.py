@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cdc_support.checkpoint import CheckpointError
 from cdc_support.events import ChangeEvent
-from cdc_support.postgres import APPROACHES, Checkpoint
+from cdc_support.postgres import APPROACHES
 from cdc_support.postgres.catalog import CatalogItem, catalog_diff
 from cdc_support.postgres.measure import (
     ApproachOutcomes,
@@ -17,8 +18,8 @@ from cdc_support.postgres.measure import (
     comparison_rows,
     comparison_table_html,
 )
-from cdc_support.postgres.timestamp_polling import polled_row_to_event
-from cdc_support.postgres.trigger_audit import audit_row_to_event
+from cdc_support.postgres.timestamp_polling import TimestampPollingApproach, polled_row_to_event
+from cdc_support.postgres.trigger_audit import TriggerAuditApproach, audit_row_to_event
 from cdc_support.workload import Operation
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -85,20 +86,27 @@ def test_polled_rows_are_inserts_the_first_time_then_updates_without_before() ->
         polled_row_to_event({"id": 1}, ("id",), column="updated_at", known=set(), observed_ts=None)
 
 
-def test_checkpoint_in_a_file_survives_a_new_object_and_memory_does_not_need_one(
+def test_a_polling_reader_checkpoint_is_bound_to_its_approach_database_and_table(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "sub" / "position.json"
-    Checkpoint(path).save({"snapshot": "10:12:11"})
-    assert Checkpoint(path).load() == {"snapshot": "10:12:11"}
-    assert not (tmp_path / "sub" / "position.json.tmp").exists()
-    memory = Checkpoint()
-    assert memory.load() is None
-    memory.save({"a": [1]})
-    assert memory.load() == {"a": [1]}
-    path.write_text("{broken")
-    with pytest.raises(ValueError, match="delete it to start over"):
-        Checkpoint(path).load()
+    dsn = "host=127.0.0.1 port=5433 dbname=shop user=admin password=secret"
+    audit = TriggerAuditApproach(dsn, "customers", ("id",), checkpoint=path)
+    audit.checkpoint.save({"snapshot": "10:12:11"})
+    again = TriggerAuditApproach(dsn, "public.customers", ("id",), checkpoint=path)
+    assert again.checkpoint.load() == {"snapshot": "10:12:11"}
+    assert "secret" not in path.read_text()
+    for other in (
+        TriggerAuditApproach(dsn.replace("shop", "crm"), "customers", ("id",), checkpoint=path),
+        TriggerAuditApproach(dsn, "orders", ("id",), checkpoint=path),
+        TimestampPollingApproach(dsn, "customers", ("id",), checkpoint=path),
+    ):
+        with pytest.raises(
+            CheckpointError, match=r"belongs to 'trigger audit of public\.customers"
+        ):
+            other.checkpoint.load()
+    memory = TimestampPollingApproach(dsn, "customers", ("id",))
+    assert memory.checkpoint.path is None and memory.checkpoint.load() is None
 
 
 def test_catalog_diff_hides_the_columns_of_added_tables_and_knows_schema_kinds() -> None:

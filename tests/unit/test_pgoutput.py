@@ -8,26 +8,25 @@ from decimal import Decimal
 
 import pytest
 
-from cdc_support.postgres.pgoutput import (
-    UNCHANGED_TOAST,
+from cdc_support.postgres.pgoutput import UNCHANGED_TOAST, PgoutputDecoder
+from cdc_support.postgres.pgoutput_messages import (
     Begin,
     Commit,
     Delete,
     Insert,
     LogicalMessage,
     Origin,
-    PgoutputDecoder,
     PgoutputError,
     Relation,
     Truncate,
     TypeInfo,
     Update,
-    convert_text,
-    decode_message,
     format_lsn,
     parse_lsn,
     pg_timestamp,
 )
+from cdc_support.postgres.pgoutput_parser import decode_message
+from cdc_support.postgres.pgoutput_values import convert_text
 
 UNCHANGED = object()
 TS_2024 = int(

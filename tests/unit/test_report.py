@@ -1,4 +1,4 @@
-"""Unit tests for the offline Allure report builder (pytest_cdc.report)."""
+"""Unit tests for the offline Allure report builder (pytest_cdc.report.html)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_cdc.report import (
+from pytest_cdc.report.html import (
     FIT_ATTACHMENTS_JS,
     FIT_ATTACHMENTS_MARKER,
     ReportError,

@@ -13,14 +13,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from cdc_support.sinks.batching import MicroBatch, RowDecoder
+from cdc_support.sinks.batching import MicroBatch
 from cdc_support.sinks.cli import parse_config
-from cdc_support.sinks.columns import (
-    column_for_arrow_type,
-    column_from_connect,
-    resolve_column,
-    storage_type,
-)
+from cdc_support.sinks.columns import column_for_arrow_type, column_from_connect
+from cdc_support.sinks.decoding import RowDecoder
+from cdc_support.sinks.format_types import storage_type
+from cdc_support.sinks.resolve import resolve_column
 from cdc_support.sinks.unavailable import (
     UNAVAILABLE,
     UNAVAILABLE_PLACEHOLDER,

@@ -12,10 +12,11 @@ import pytest
 
 from cdc_support.deltalake.location import DeltaLocation
 from cdc_support.sinks.base import MaintenancePolicy, SinkConflict, duplicate_keys
-from cdc_support.sinks.columns import Column, column_from_connect, resolve_column
+from cdc_support.sinks.columns import Column, column_from_connect
 from cdc_support.sinks.delta_sink import DeltaSink
 from cdc_support.sinks.envelopes import CUSTOMER_FIELDS
 from cdc_support.sinks.iceberg_sink import IcebergSink
+from cdc_support.sinks.resolve import resolve_column
 from cdc_support.sinks.unavailable import UNAVAILABLE, UNAVAILABLE_PLACEHOLDER
 
 T = "cdc.public.customers"

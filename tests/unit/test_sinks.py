@@ -14,6 +14,7 @@ from prometheus_client import generate_latest
 
 from cdc_support.cli import main as cdc_spec_main
 from cdc_support.events import MalformedEvent, Tombstone
+from cdc_support.sinks.applying import COMMIT_ATTEMPTS
 from cdc_support.sinks.base import (
     MaintenancePolicy,
     SinkConfigError,
@@ -21,13 +22,7 @@ from cdc_support.sinks.base import (
     SinkError,
     duplicate_keys,
 )
-from cdc_support.sinks.batching import (
-    MicroBatch,
-    RowDecoder,
-    latest_per_key,
-    positions_from_json,
-    positions_to_json,
-)
+from cdc_support.sinks.batching import MicroBatch, latest_per_key
 from cdc_support.sinks.cli import parse_config
 from cdc_support.sinks.columns import (
     column_for_arrow_type,
@@ -37,14 +32,16 @@ from cdc_support.sinks.columns import (
 )
 from cdc_support.sinks.commit_log import applied_events, audit, lag_samples, read_commit_log
 from cdc_support.sinks.config import SinkTarget, WorkerConfig
+from cdc_support.sinks.decoding import RowDecoder
 from cdc_support.sinks.delta_sink import app_id_for, transactions_for
 from cdc_support.sinks.dlq import dlq_headers, dlq_topic_for
 from cdc_support.sinks.envelopes import CUSTOMER_FIELDS, customer_changes, envelope
 from cdc_support.sinks.iceberg_sink import key_filter
 from cdc_support.sinks.metrics import SinkMetrics, parse_metrics
+from cdc_support.sinks.positions import positions_from_json, positions_to_json
 from cdc_support.sinks.screening import is_data_error, unfit_rows
 from cdc_support.sinks.trend import latency_trend
-from cdc_support.sinks.worker import COMMIT_ATTEMPTS, SinkWorker
+from cdc_support.sinks.worker import SinkWorker
 
 TOPIC = "cdc.public.customers"
 
@@ -479,7 +476,8 @@ def test_a_failed_commit_is_retried_and_counted(tmp_path) -> None:
     worker, calls = _flaky_worker(tmp_path, [OSError("store hiccup")])
     batch = MicroBatch(1)
     with pytest.raises(SinkError) as caught:
-        worker._write(batch, {})  # no table yet: every attempt fails for real after the hiccup
+        # no table yet: every attempt fails for real after the hiccup
+        worker.applier._write(batch, {})
     assert len(calls) == COMMIT_ATTEMPTS
     assert f"after {COMMIT_ATTEMPTS} attempts" in str(caught.value)
     assert _error_count(worker, "commit") == COMMIT_ATTEMPTS
@@ -488,7 +486,7 @@ def test_a_failed_commit_is_retried_and_counted(tmp_path) -> None:
 def test_a_lost_table_claim_is_not_retried(tmp_path) -> None:
     worker, calls = _flaky_worker(tmp_path, [SinkConflict("another writer owns the table")])
     with pytest.raises(SinkConflict):
-        worker._write(MicroBatch(1), {})
+        worker.applier._write(MicroBatch(1), {})
     assert len(calls) == 1
     assert _error_count(worker, "commit_conflict") == 1
 
@@ -538,10 +536,10 @@ def test_a_json_literal_null_value_is_not_a_tombstone_whatever_the_parser_says(m
     with pytest.raises(MalformedEvent, match="JSON literal null"):
         decoder.decode(keyed({"id": 7}, b"null", 5))
     # a parser that still reads it as a tombstone: the sink knows better
-    import cdc_support.sinks.batching as batching
+    import cdc_support.sinks.decoding as decoding
 
     monkeypatch.setattr(
-        batching, "parse_message", lambda msg, key_fields=None: Tombstone((7,), {}, None)
+        decoding, "parse_message", lambda msg, key_fields=None: Tombstone((7,), {}, None)
     )
     with pytest.raises(MalformedEvent, match="JSON literal null"):
         decoder.decode(keyed({"id": 7}, b"null", 6))
@@ -551,12 +549,12 @@ def test_a_tombstone_without_a_key_is_a_keyless_tombstone_whatever_the_parser_sa
     decoder = RowDecoder(("id",))
     tombstone = decoder.decode(keyed(None, None, 7))
     assert isinstance(tombstone, Tombstone) and tombstone.key is None
-    import cdc_support.sinks.batching as batching
+    import cdc_support.sinks.decoding as decoding
 
     def old_parser(msg, key_fields=None):
         raise MalformedEvent("tombstone (null value) without a record key")
 
-    monkeypatch.setattr(batching, "parse_message", old_parser)
+    monkeypatch.setattr(decoding, "parse_message", old_parser)
     tombstone = decoder.decode(keyed(None, None, 8))
     assert isinstance(tombstone, Tombstone) and tombstone.key is None
 
@@ -615,7 +613,7 @@ def _worker(tmp_path, key=("id",)):
         commit_log=str(tmp_path / "log.jsonl"),
     )
     worker = SinkWorker(config)
-    worker._dlq = FakeDeadLetters()
+    worker.dead_letters.queue = FakeDeadLetters()
     return worker
 
 
@@ -632,7 +630,7 @@ def test_a_value_that_does_not_fit_is_dead_lettered_and_the_rest_of_the_batch_ap
     messages.insert(2, keyed({"id": 99}, envelope("c", None, {**ROW, "id": 2**70}, commit_ts=1), 9))
     worker._flush(_take_all(worker, messages))
     assert sorted(worker.sink.read_rows()) == [(i,) for i in range(5)]
-    ((offset, reason, _),) = worker._dlq.sent
+    ((offset, reason, _),) = worker.dead_letters.queue.sent
     assert offset == 9 and "'id'" in reason and "\n" not in reason
     entries = read_commit_log(tmp_path / "log.jsonl")
     assert audit(entries).exactly_once
@@ -649,7 +647,7 @@ def test_a_record_the_table_refuses_is_isolated_by_halves_and_the_rest_applied(t
     rows = worker.sink.read_rows()
     assert sorted(rows) == [(i,) for i in (1, 2, 3, 4, 5, 7, 8, 100)]
     assert rows[(3,)]["country"] == "DE"  # its earlier event, in an earlier part, stands
-    ((offset, reason, _),) = worker._dlq.sent
+    ((offset, reason, _),) = worker.dead_letters.queue.sent
     assert offset == 6 and "failed validation check" in reason and "\n" not in reason
     entries = read_commit_log(tmp_path / "log.jsonl")
     result = audit(entries)
@@ -661,7 +659,8 @@ def test_a_record_the_table_refuses_is_isolated_by_halves_and_the_rest_applied(t
 def test_keyless_tombstones_are_counted_and_skipped(tmp_path):
     worker = _worker(tmp_path)
     batch = _take_all(worker, [keyed(None, None, 0), keyed({"id": 1}, None, 1)])
-    assert batch.tombstones == 2 and batch.keyless_tombstones == 1 and not worker._dlq.sent
+    assert batch.tombstones == 2 and batch.keyless_tombstones == 1
+    assert not worker.dead_letters.queue.sent
     assert worker.metrics.keyless_tombstones._value.get() == 1
 
 

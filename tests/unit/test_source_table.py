@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.source_table import BackgroundWorkload, SourceTable, WriteLog, tally
 from cdc_support.waiting import wait_until
 from cdc_support.workload import EcommerceGenerator, Operation
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeTable(WriteLog):
@@ -34,8 +38,12 @@ class FakeTable(WriteLog):
     def quote(self, identifier: str) -> str:
         return f"[{identifier}]"
 
-    def seed(self, count: int, seed: int) -> None:
+    def create(self) -> None:
+        self.execute("CREATE")
+
+    def seed(self, count: int, seed: int) -> list[dict[str, Any]]:
         self.seeded = count
+        return []
 
     def run_workload(self, gen: EcommerceGenerator, count: int) -> list[Operation]:
         if self.fail_after is not None and len(self.workload) >= self.fail_after:
@@ -74,6 +82,34 @@ def test_both_databases_implement_the_protocol_with_their_own_quoting() -> None:
     assert (pg.quote("a"), my.quote("a")) == ('"a"', "`a`")
     assert (pg.precise_commit_times, my.precise_commit_times) == (True, False)
     assert (repr(pg), repr(my)) == ("PostgreSQL customers table", "MariaDB customers table")
+
+
+def _table_facades(path: Path) -> list[str]:
+    """Classes of ``path`` that read a table's rows and keep or run its workload."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef):
+            members = {
+                getattr(item, "name", None) or getattr(getattr(item, "target", None), "id", None)
+                for item in node.body
+            }
+            if "rows" in members and members & {"workload", "run_workload"}:
+                found.append(node.name)
+    return found
+
+
+def test_one_source_table_class_per_database_and_none_in_the_steps() -> None:
+    paths = [*(ROOT / "cdc_support").rglob("*.py"), *(ROOT / "steps").glob("*.py")]
+    facades = {
+        f"{path.relative_to(ROOT).as_posix()}:{name}"
+        for path in paths
+        if path != ROOT / "cdc_support" / "source_table.py"  # the protocol itself
+        for name in _table_facades(path)
+    }
+    assert facades == {
+        "cdc_support/postgres/source_table.py:PostgresTable",
+        "cdc_support/mysql/source_table.py:MySqlSourceTable",
+    }
 
 
 def test_tally_counts_operations_by_kind() -> None:

@@ -53,7 +53,7 @@ def locate_runtime(runtime_dir: Path) -> NativeRuntime:
     java = _find_java()
     if not runtime_dir.exists() and not in_checkout(runtime_dir):
         raise RuntimeMissing(
-            f"no runtime dir: pytest_cdc is installed in {Path(__file__).parents[2]}, not in a "
+            f"no runtime dir: pytest_cdc is installed in {Path(__file__).parents[3]}, not in a "
             f"cdc-spec checkout, so {runtime_dir} does not exist: run `make setup` in a cdc-spec "
             f"checkout and pass {RUNTIME_DIR_HINT}."
         )

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import port_for
 
-from pytest_cdc.native.kafka import connect_service, kafka_service
-from pytest_cdc.native.mariadb import (
+from cdc_support.endpoints import Endpoints
+from pytest_cdc.process import ServiceProcess
+from pytest_cdc.stack.base import Backend, Progress, Stack, StackInfo, component_names
+from pytest_cdc.stack.native.kafka import connect_service, kafka_service
+from pytest_cdc.stack.native.mariadb import (
     ADMIN_USER,
     CDC_USER,
     find_mariadb,
@@ -23,19 +24,41 @@ from pytest_cdc.native.mariadb import (
     mariadb_version,
     mysql_dsn,
 )
-from pytest_cdc.native.postgres import (
+from pytest_cdc.stack.native.postgres import (
     REPLICATION_ROLE,
     SUPERUSER,
     create_replication_role,
     postgres_dsn,
     postgres_service,
 )
-from pytest_cdc.native.process import ServiceProcess
-from pytest_cdc.native.runtime import NativeRuntime, check_temp_dir, locate_runtime
-from pytest_cdc.stack import Endpoints, Stack, StackInfo
+from pytest_cdc.stack.native.runtime import NativeRuntime, check_temp_dir, locate_runtime
 
-Progress = Callable[[str], None]
-COMPONENTS = ("postgres", "mariadb", "kafka", "connect")
+HOST = "127.0.0.1"
+"""Every native service binds here; Connect runs on this host too, so both views agree."""
+
+
+class NativeBackend(Backend):
+    """The native backend: the runtime in ``runtime_dir`` (jars) and the system's servers."""
+
+    name = "native"
+
+    def __init__(self, runtime_dir: Path, source: str) -> None:
+        self.runtime_dir = runtime_dir
+        self.source = source
+
+    def versions(self) -> dict[str, str]:
+        """Kafka, Connect, Debezium, PostgreSQL and MariaDB versions; RuntimeMissing naming
+        the setup step when something is not installed."""
+        return native_versions(locate_runtime(self.runtime_dir))
+
+    def start(self, progress: Progress) -> NativeStack:
+        """Start the processes (see `start_native_stack`)."""
+        return start_native_stack(self.runtime_dir, backend_source=self.source, progress=progress)
+
+
+def native_versions(runtime: NativeRuntime) -> dict[str, str]:
+    """What the native stack runs, read from jar names and binaries (nothing is started)."""
+    return {**runtime.versions(), "mariadb": mariadb_version(find_mariadb()[0])}
 
 
 class NativeStack(Stack):
@@ -86,7 +109,7 @@ class NativeStack(Stack):
 
         from mirakuru.base import cleanup_subprocesses
 
-        from pytest_cdc.native.stop import record_processes, stop_command  # also run as -m
+        from pytest_cdc.stack.native.stop import record_processes, stop_command  # also run as -m
 
         atexit.unregister(cleanup_subprocesses)
         record_processes(self.workdir, self.services)
@@ -125,7 +148,7 @@ def start_native_stack(
     (mode 0600) in the stack dir and never printed.
     """
     runtime = locate_runtime(runtime_dir)
-    mariadbd, _ = find_mariadb()
+    find_mariadb()  # RuntimeMissing naming `make setup` before anything starts
     check_temp_dir(base_temp)  # before anything starts: the database users must use it
     workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
     passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
@@ -159,7 +182,7 @@ def start_native_stack(
         create_replication_role(
             postgres_dsn(pg_port, password=passwords["pg"]), passwords["pg_cdc"]
         )
-        bootstrap = f"127.0.0.1:{kafka_port}"
+        bootstrap = f"{HOST}:{kafka_port}"
         connect = connect_service(runtime, workdir, connect_port, bootstrap, timeout=timeout)
         created.append(connect)
         started["connect"] = _start(connect, progress)
@@ -173,13 +196,15 @@ def start_native_stack(
     endpoints = Endpoints(
         postgres_dsn=postgres_dsn(pg_port, password=passwords["pg"]),
         kafka_bootstrap=bootstrap,
-        connect_url=f"http://127.0.0.1:{connect_port}",
+        connect_url=f"http://{HOST}:{connect_port}",
+        postgres_host=HOST,
         postgres_port=pg_port,
         postgres_user=SUPERUSER,
         postgres_password=passwords["pg"],
         postgres_cdc_user=REPLICATION_ROLE,
         postgres_cdc_password=passwords["pg_cdc"],
         mysql_dsn=mysql_dsn(my_port, ADMIN_USER, passwords["root"]),
+        mysql_host=HOST,
         mysql_port=my_port,
         mysql_cdc_user=CDC_USER,
         mysql_cdc_password=passwords["cdc"],
@@ -189,10 +214,10 @@ def start_native_stack(
     info = StackInfo(
         backend="native",
         backend_source=backend_source,
-        versions={**runtime.versions(), "mariadb": mariadb_version(mariadbd)},
+        versions=native_versions(runtime),
         start_seconds={name: round(svc.start_seconds or 0.0, 2) for name, svc in started.items()},
     )
-    ordered = {name: started[name] for name in COMPONENTS}
+    ordered = {name: started[name] for name in component_names(endpoints)}
     return NativeStack(workdir, ordered, endpoints, info)
 
 
@@ -200,7 +225,7 @@ def write_credentials(path: Path, endpoints: Endpoints) -> None:
     """The endpoints with their passwords, as JSON only the owner can read (mode 0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump(endpoints.as_dict(reveal=True), handle, indent=2)
+        handle.write(endpoints.to_json())
 
 
 def _start(service: ServiceProcess, progress: Progress) -> ServiceProcess:
@@ -215,8 +240,3 @@ def _free_ports(count: int) -> list[int]:
     while len(ports) < count:
         ports.add(port_for.select_random())
     return sorted(ports)
-
-
-def describe(runtime: NativeRuntime) -> str:
-    """One line naming the versions, for the report header."""
-    return ", ".join(f"{k}={v}" for k, v in runtime.versions().items())

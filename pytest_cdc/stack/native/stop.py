@@ -1,6 +1,6 @@
 """Stop a native stack left running (--cdc-keep-stack, or a killed run) and remove its dir.
 
-    python -m pytest_cdc.native.stop /tmp/cdc-stack-XXXX
+    python -m pytest_cdc.stack.native.stop /tmp/cdc-stack-XXXX
 
 Its processes are the ones recorded in the dir's ``processes.json`` (by `--cdc-keep-stack`)
 and any process whose command line or environment names the dir. Each gets its stop signal,
@@ -38,7 +38,7 @@ class Stoppable(Protocol):
 
 def stop_command(workdir: Path) -> str:
     """The shell command that stops the stack in ``workdir`` and removes it."""
-    return f"{sys.executable} -m pytest_cdc.native.stop {workdir}"
+    return f"{sys.executable} -m pytest_cdc.stack.native.stop {workdir}"
 
 
 def record_processes(workdir: Path, services: Mapping[str, Stoppable]) -> Path:
@@ -155,7 +155,7 @@ def _kill_groups(procs: Iterable[psutil.Process]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command line: stop the stack of each DIR given."""
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_cdc.native.stop", description=__doc__.splitlines()[0]
+        prog="python -m pytest_cdc.stack.native.stop", description=__doc__.splitlines()[0]
     )
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a cdc-stack-* dir")
     parser.add_argument("--timeout", type=float, default=STOP_TIMEOUT, help="seconds per stop")

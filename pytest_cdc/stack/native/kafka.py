@@ -7,10 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-import requests
-
-from pytest_cdc.native.process import ServiceProcess
-from pytest_cdc.native.runtime import NativeRuntime
+from pytest_cdc.process import ServiceProcess
+from pytest_cdc.stack.native.runtime import NativeRuntime
+from pytest_cdc.stack.probes import HttpProbe, KafkaProbe
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 JAVA_EXIT_ON_SIGTERM = 143
@@ -76,18 +75,19 @@ def kafka_service(
     if not logdir.exists():
         _format_storage(runtime, workdir, config)
     bootstrap = f"127.0.0.1:{port}"
+    answers = KafkaProbe(bootstrap)
 
     def probe(service: ServiceProcess) -> str | None:
-        if READY_LINE in service.log_since_start():
-            return None
-        return f"no {READY_LINE.decode()!r} line in the log yet"
+        if READY_LINE not in service.log_since_start():
+            return f"no {READY_LINE.decode()!r} line in the log yet"
+        return answers.check()
 
     return ServiceProcess(
         "kafka",
         _java(runtime, runtime.broker_classpath, "768m", ["kafka.Kafka", str(config)]),
         log_path=workdir / "kafka.log",
         probe=probe,
-        awaited=f"the broker at {bootstrap} to log {READY_LINE.decode()!r}",
+        awaited=f"the broker to log {READY_LINE.decode()!r}, then {answers.awaited}",
         timeout=timeout,
         expected_returncode=JAVA_EXIT_ON_SIGTERM,
         hint="the broker needs Java 17+ and free ports; see its log.",
@@ -146,11 +146,7 @@ def connect_service(
             "task.shutdown.graceful.timeout.ms": 5000,
         },
     )
-    url = f"http://127.0.0.1:{port}"
-
-    def probe(_: ServiceProcess) -> str | None:
-        response = requests.get(f"{url}/health", timeout=2)
-        return None if response.status_code == 200 else f"HTTP {response.status_code} on /health"
+    ready = HttpProbe(f"http://127.0.0.1:{port}/connectors")
 
     return ServiceProcess(
         "connect",
@@ -161,8 +157,8 @@ def connect_service(
             ["org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
         ),
         log_path=workdir / "connect.log",
-        probe=probe,
-        awaited=f"HTTP 200 from {url}/health",
+        probe=lambda _: ready.check(),
+        awaited=ready.awaited,
         timeout=timeout,
         expected_returncode=JAVA_EXIT_ON_SIGTERM,
         hint="Connect needs the broker up and the Debezium plugins in place (`make setup`).",

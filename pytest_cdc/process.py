@@ -1,13 +1,13 @@
-"""One managed service process: start with a readiness probe, stop, kill, restart, read logs.
+"""One managed child process: start with a readiness probe, stop, kill, restart, read logs.
 
-Processes are run by mirakuru (own process group, marked by an environment variable so
-leftovers are found and killed at interpreter exit). Output goes to a log file per service.
+Used by the native stack's services and by the sink workers. Processes are run by mirakuru
+(own process group, marked by an environment variable so leftovers are found and killed at
+interpreter exit). Output goes to a log file per service.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from collections import deque
@@ -21,7 +21,8 @@ from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 from pytest_cdc.errors import StackStartError
 
 Probe = Callable[["ServiceProcess"], str | None]
-"""Returns None when the service is ready, else a short description of what it sees."""
+"""Returns None when the service is ready, else a short description of what it sees. It gets
+the process, so it can read its log (a "started" line); an endpoint probe ignores it."""
 
 
 class _ProbeExecutor(Executor):
@@ -47,7 +48,7 @@ class _ProbeExecutor(Executor):
 
 
 class ServiceProcess:
-    """A service of the native stack (PostgreSQL, Kafka broker, Connect worker)."""
+    """A service run as a child process (a native stack component, a sink worker)."""
 
     def __init__(
         self,
@@ -182,10 +183,3 @@ class ServiceProcess:
 
     def __repr__(self) -> str:
         return f"<ServiceProcess {self.name} pid={self.pid}>"
-
-
-def run_as_postgres_kwargs() -> dict[str, Any]:
-    """Popen kwargs to run PostgreSQL as `postgres` when we are root (initdb refuses root)."""
-    if os.geteuid() != 0:
-        return {}
-    return {"user": "postgres", "group": "postgres", "extra_groups": []}

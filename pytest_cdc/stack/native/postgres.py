@@ -15,13 +15,15 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
 from pytest_cdc.errors import RuntimeMissing
-from pytest_cdc.native.process import ServiceProcess, run_as_postgres_kwargs
+from pytest_cdc.process import ServiceProcess
+from pytest_cdc.stack.probes import SqlProbe
 
 SUPERUSER = "postgres"
 REPLICATION_ROLE = "cdc_replication"
@@ -77,6 +79,13 @@ def _write_private(path: Path, text: str, *, owner: str | None = None) -> None:
         shutil.chown(path, owner, owner)
 
 
+def run_as_postgres_kwargs() -> dict[str, Any]:
+    """Popen kwargs to run PostgreSQL as `postgres` when we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": "postgres", "group": "postgres", "extra_groups": []}
+
+
 def postgres_service(
     bindir: Path, workdir: Path, port: int, *, password: str, timeout: float
 ) -> ServiceProcess:
@@ -106,18 +115,13 @@ def postgres_service(
     command = [str(bindir / "postgres"), "-D", str(datadir)]
     for key, value in settings.items():
         command += ["-c", f"{key}={value}"]
-    dsn = postgres_dsn(port, password=password)
-
-    def probe(_: ServiceProcess) -> str | None:
-        with psycopg.connect(dsn, connect_timeout=2):
-            return None
-
+    ready = SqlProbe(postgres_dsn(port, password=password))
     return ServiceProcess(
         "postgres",
         command,
         log_path=workdir / "postgres.log",
-        probe=probe,
-        awaited=f"a connection to {postgres_dsn(port)} (with its password)",
+        probe=lambda _: ready.check(),
+        awaited=ready.awaited + " (with its password)",
         timeout=timeout,
         stop_signal=signal.SIGINT,  # fast shutdown
         popen_kwargs={**kwargs, "cwd": str(workdir)},

@@ -18,10 +18,9 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-import pymysql
-
 from pytest_cdc.errors import RuntimeMissing
-from pytest_cdc.native.process import ServiceProcess
+from pytest_cdc.process import ServiceProcess
+from pytest_cdc.stack.probes import SqlProbe
 
 ADMIN_USER = "root"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -134,24 +133,13 @@ def mariadb_service(
     if _as_mysql_user():
         command.append("--user=mysql")
 
-    def probe(_: ServiceProcess) -> str | None:
-        conn = pymysql.connect(
-            host="127.0.0.1",
-            port=port,
-            user=ADMIN_USER,
-            password=root_password,
-            connect_timeout=2,
-            autocommit=True,
-        )
-        conn.close()
-        return None
-
+    ready = SqlProbe(mysql_dsn(port, ADMIN_USER, root_password))
     return ServiceProcess(
         "mariadb",
         command,
         log_path=workdir / "mariadb.log",
-        probe=probe,
-        awaited=f"a connection to 127.0.0.1:{port} as {ADMIN_USER} (with its password)",
+        probe=lambda _: ready.check(),
+        awaited=ready.awaited + " (with its password)",
         timeout=timeout,
         popen_kwargs={"cwd": str(home)},
         env={"TZ": "UTC"},

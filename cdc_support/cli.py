@@ -1,26 +1,48 @@
-"""``cdc-spec``: the project's command line (``cdc-spec sink ...`` runs a sink worker)."""
+"""``cdc-spec``: the project's command line.
+
+``cdc-spec sink ...`` runs a sink worker; ``up``, ``status``, ``down``, ``generate``, ``report``
+and ``bench`` live with the stack (:mod:`pytest_cdc.stack.cli`), imported only when the parser
+is built, so importing this module needs nothing from pytest_cdc.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cdc_support.sinks import cli as sink_cli
 
-__all__ = ["main"]
+__all__ = ["OneLineParser", "build_parser", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``cdc-spec COMMAND ...`` and run the command; returns the exit status."""
-    parser = argparse.ArgumentParser(
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line naming the fix (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``cdc-spec`` and its commands."""
+    from pytest_cdc.stack import cli as stack_cli  # light: the stack itself loads on use
+
+    parser = OneLineParser(
         prog="cdc-spec", description="cdc-spec: change data capture, specified by running it."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sink = sink_cli.add_parser(commands)
     sink.set_defaults(handler=lambda args: sink_cli.run(args, sink))
-    args = parser.parse_args(argv)
+    stack_cli.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``cdc-spec COMMAND ...`` and run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
     return int(args.handler(args))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

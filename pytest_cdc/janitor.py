@@ -1,4 +1,5 @@
-"""Per-scenario PostgreSQL databases and replication slots that are always cleaned up."""
+"""Per-scenario PostgreSQL and MySQL/MariaDB databases (and PostgreSQL replication slots) that
+are always cleaned up."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from cdc_support.mysql.source import MySqlAddress, connect, parse_dsn
 from cdc_support.naming import MAX_IDENTIFIER, scenario_name
 from cdc_support.postgres.source import drop_slot
+from pytest_cdc.errors import BackendNotAvailable
+from pytest_cdc.stack import Stack
 
 __all__ = [
     "MAX_IDENTIFIER",
+    "MySqlDatabase",
     "PgDatabase",
     "drop_database_slots",
+    "mysql_scenario_database",
     "scenario_database",
     "scenario_name",
 ]
@@ -72,3 +78,40 @@ def drop_database_slots(admin: psycopg.Connection, database: str, timeout: float
     ).fetchall()
     for (slot,) in rows:
         drop_slot(admin, slot, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class MySqlDatabase:
+    """A database created for one test, with the admin and the CDC account pointed at it."""
+
+    name: str
+    flavor: str
+    admin: MySqlAddress
+    cdc: MySqlAddress
+
+    def __repr__(self) -> str:
+        return f"MySqlDatabase({self.name} on {self.flavor})"
+
+
+@contextmanager
+def mysql_scenario_database(stack: Stack, name: str) -> Iterator[MySqlDatabase]:
+    """Create database `name` on the stack's MySQL/MariaDB server; drop it on exit."""
+    ep = stack.endpoints
+    if not ep.mysql_dsn:
+        raise BackendNotAvailable(
+            f"the {stack.info.backend} stack has no MySQL/MariaDB server; "
+            "use --cdc-backend=native (MariaDB) or give mysql_dsn to the external backend"
+        )
+    admin = parse_dsn(ep.mysql_dsn)
+    with connect(admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield MySqlDatabase(
+            name=name,
+            flavor=ep.mysql_flavor,
+            admin=admin.with_database(name),
+            cdc=parse_dsn(ep.mysql_cdc_dsn),  # this host's address; Debezium uses ep.mysql_host
+        )
+    finally:
+        with connect(admin) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")

@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_cdc.errors import CdcUsageError
+
+if TYPE_CHECKING:
+    from cdc_support.deltalake.location import DeltaLocation
 
 BACKENDS = ("auto", "native", "docker", "external")
 BOOLEANS = "true or false (also yes/no, on/off, 1/0)"
@@ -53,7 +57,37 @@ def add_options(parser: pytest.Parser) -> None:
         help="folder with the Kafka/Connect/Debezium jars (default: ini cdc_runtime_dir, "
         "env CDC_RUNTIME_DIR, else runtime/dist of this project).",
     )
+    group.addoption(
+        "--cdc-delta-uri",
+        action="store",
+        dest="cdc_delta_uri",
+        default=None,
+        metavar="URI",
+        help="where delta_location puts each test's Delta tables, e.g. s3://lake/cdc (default: "
+        "ini cdc_delta_uri, env CDC_DELTA_URI, else a folder in the test's tmp_path).",
+    )
+    group.addoption(
+        "--cdc-delta-storage-options",
+        action="store",
+        dest="cdc_delta_storage_options",
+        default=None,
+        metavar="JSON",
+        help="delta-rs storage options for --cdc-delta-uri, a JSON object (default: ini "
+        "cdc_delta_storage_options, env CDC_DELTA_STORAGE_OPTIONS, else none).",
+    )
+    group.addoption(
+        "--cdc-iceberg-catalog-uri",
+        action="store",
+        dest="cdc_iceberg_catalog_uri",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL of the database iceberg_warehouse keeps its catalogs in (default: "
+        "ini cdc_iceberg_catalog_uri, env CDC_ICEBERG_CATALOG_URI, else a SQLite file per test).",
+    )
     parser.addini("cdc_backend", "default stack backend: " + "|".join(BACKENDS), default="")
+    parser.addini("cdc_delta_uri", "where the Delta tables of the tests go", default="")
+    parser.addini("cdc_delta_storage_options", "delta-rs storage options (JSON object)", default="")
+    parser.addini("cdc_iceberg_catalog_uri", "SQLAlchemy URL of the Iceberg catalogs", default="")
     parser.addini("cdc_runtime_dir", "folder with the Kafka/Connect/Debezium jars", default="")
     parser.addini(
         "cdc_collect_features",
@@ -99,6 +133,92 @@ def resolve_runtime_dir(config: pytest.Config) -> Setting:
     if not path.is_absolute():
         path = Path(config.rootpath) / path
     return Setting(str(path), setting.source)
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """Where the lakehouse fixtures write: a Delta URI with its storage options, and the
+    database of the Iceberg catalogs (empty values: the test's tmp_path)."""
+
+    delta_uri: Setting
+    delta_storage_options: Setting
+    iceberg_catalog_uri: Setting
+
+    def delta_base(self) -> DeltaLocation | None:
+        """The Delta location below which each test writes; None for tmp_path."""
+        if not self.delta_uri.value:
+            return None
+        from cdc_support.deltalake.location import DeltaLocation
+
+        try:
+            return DeltaLocation.parse(self.delta_uri.value, self.delta_storage_options.value)
+        except ValueError as exc:
+            option = _named(_DELTA_OPTIONS, self.delta_storage_options)
+            raise CdcUsageError(f"{option} {exc}") from None
+
+    def describe(self) -> str:
+        """The report header line; storage options by name, the catalog's password hidden."""
+        options = self.delta_storage_options
+        base = self.delta_base()
+        names = ", ".join(sorted(base.storage_options)) if base else ""
+        catalog = self.iceberg_catalog_uri.value
+        if catalog:
+            from cdc_support.iceberg.catalog import redact_uri
+
+            catalog = redact_uri(catalog)
+        return (
+            f"cdc: lakehouse delta_uri={self.delta_uri.value or _TMP_FOLDER} "
+            f"(from {self.delta_uri.source}), "
+            f"delta_storage_options={names or 'none'} (from {options.source}), "
+            f"iceberg_catalog_uri={catalog or _TMP_SQLITE} "
+            f"(from {self.iceberg_catalog_uri.source})"
+        )
+
+
+_DELTA_OPTIONS = "--cdc-delta-storage-options"
+_TMP_FOLDER = "a folder in each test's tmp_path"
+_TMP_SQLITE = "a SQLite file in each test's tmp_path"
+
+
+def _named(option: str, setting: Setting) -> str:
+    return f"{option} (from {setting.source})"
+
+
+def resolve_lakehouse(config: pytest.Config) -> Lakehouse:
+    """The lakehouse settings, checked: a usage error naming the option for a bad value."""
+    lakehouse = Lakehouse(
+        delta_uri=_resolve(config, "cdc_delta_uri", "CDC_DELTA_URI", "cdc_delta_uri", ""),
+        delta_storage_options=_resolve(
+            config,
+            "cdc_delta_storage_options",
+            "CDC_DELTA_STORAGE_OPTIONS",
+            "cdc_delta_storage_options",
+            "",
+        ),
+        iceberg_catalog_uri=_resolve(
+            config,
+            "cdc_iceberg_catalog_uri",
+            "CDC_ICEBERG_CATALOG_URI",
+            "cdc_iceberg_catalog_uri",
+            "",
+        ),
+    )
+    if lakehouse.delta_storage_options.value and not lakehouse.delta_uri.value:
+        raise CdcUsageError(
+            f"{_named(_DELTA_OPTIONS, lakehouse.delta_storage_options)} needs a Delta URI: set "
+            "--cdc-delta-uri, env CDC_DELTA_URI or ini cdc_delta_uri"
+        )
+    lakehouse.delta_base()
+    if lakehouse.iceberg_catalog_uri.value:
+        from cdc_support.iceberg.catalog import check_catalog_uri
+        from cdc_support.iceberg.errors import IcebergChangelogError
+
+        try:
+            check_catalog_uri(lakehouse.iceberg_catalog_uri.value)
+        except IcebergChangelogError as exc:
+            option = _named("--cdc-iceberg-catalog-uri", lakehouse.iceberg_catalog_uri)
+            raise CdcUsageError(f"{option}: {exc}") from None
+    return lakehouse
 
 
 def resolve_collect_features(config: pytest.Config) -> bool:

@@ -1,7 +1,8 @@
 """pytest_cdc: the cdc-spec pytest plugin (loaded through the `pytest11` entry point).
 
-Options and ini keys live in `options`, fixtures in `fixtures`, the stack backends in
-`backends` and `stack`, and feature-file collection in `collect`.
+Hooks only. Options and ini keys live in `options`, the fixtures in the `fixtures` package
+(loaded through `pytest_plugins`), the fixture factories users call in `factories`, the stack
+backends in `backends` and `stack`, and feature-file collection in `collect`.
 """
 
 from __future__ import annotations
@@ -13,32 +14,18 @@ import pytest
 
 from pytest_cdc import signals
 from pytest_cdc.collect import collect_feature_file
-from pytest_cdc.fixtures import (  # noqa: F401 - re-exported so pytest registers them
-    cdc_scenario_name,
-    cdc_stack,
-    connect_client,
-    debezium_connector_factory,
-    kafka_reader_factory,
-    pg_conn,
-    pg_database,
-)
-from pytest_cdc.lookup import cdc_fixtures  # noqa: F401 - re-exported
-from pytest_cdc.mysql_fixtures import (  # noqa: F401 - re-exported so pytest registers them
-    binlog_reader_factory,
-    mysql_conn,
-    mysql_connector_factory,
-    mysql_database,
-)
 from pytest_cdc.options import add_options
-from pytest_cdc.pg_approach_fixtures import (  # noqa: F401 - re-exported so pytest registers them
-    logical_decoding_factory,
-    pg_approach_outcomes,
-    pg_capture_factory,
-    pg_database_factory,
-)
 from pytest_cdc.report import labels
-from pytest_cdc.sink_fixtures import sink_worker_factory  # noqa: F401 - re-exported
 from pytest_cdc.state import STATE_KEY, get_state, init_state, progress_writer
+
+pytest_plugins = [
+    "pytest_cdc.fixtures.stack",
+    "pytest_cdc.fixtures.postgres",
+    "pytest_cdc.fixtures.mysql",
+    "pytest_cdc.fixtures.capture",
+    "pytest_cdc.fixtures.lakehouse",
+    "pytest_cdc.fixtures.sinks",
+]
 
 MARKERS = {
     "debezium": "uses Kafka Connect with a Debezium connector",
@@ -64,7 +51,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     signals.uninstall(config)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     return get_state(config).header()
 
 

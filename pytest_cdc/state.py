@@ -11,14 +11,18 @@ from pathlib import Path
 import pytest
 
 from pytest_cdc.backends import backend_for, open_stack
-from pytest_cdc.errors import CdcSetupError
+from pytest_cdc.errors import CdcSetupError, CdcUsageError
 from pytest_cdc.options import (
+    Lakehouse,
     Setting,
+    check_backend,
     resolve_backend,
     resolve_collect_features,
+    resolve_lakehouse,
     resolve_runtime_dir,
 )
 from pytest_cdc.stack import Stack
+from pytest_cdc.stack.record import keep_record
 
 
 @dataclass
@@ -29,6 +33,7 @@ class CdcState:
     backend: Setting
     runtime_dir: Setting
     keep_stack: bool
+    lakehouse: Lakehouse
     _stack: Stack | None = field(default=None, repr=False)
     _failed: BaseException | None = field(default=None, repr=False)
 
@@ -43,19 +48,27 @@ class CdcState:
             raise self._failed
         if self._stack is None:
             try:
-                self._stack = open_stack(
-                    self.backend, Path(self.runtime_dir.value), progress_writer(self.config)
-                )
-            except CdcSetupError as exc:  # the message names the fix: no traceback
-                self._failed = pytest.fail.Exception(str(exc), pytrace=False)
-                raise self._failed from None
+                self._stack = self.start(self.backend)
             except BaseException as exc:
                 self._failed = exc
                 raise
         return self._stack
 
-    def header(self) -> str:
-        """The report header line: backend, where the choice came from, versions."""
+    def start(self, backend: Setting) -> Stack:
+        """Start a stack of ``backend`` (the session's, or another one a factory names); a
+        usage or setup error fails the test in one line, without a traceback."""
+        try:
+            return open_stack(
+                check_backend(backend), Path(self.runtime_dir.value), progress_writer(self.config)
+            )
+        except (CdcSetupError, CdcUsageError) as exc:  # the message names the fix
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
+
+    def header(self) -> list[str]:
+        """The report header: backend (where the choice came from, versions), lakehouse."""
+        return [self._backend_line(), self.lakehouse.describe()]
+
+    def _backend_line(self) -> str:
         backend = backend_for(self.backend, Path(self.runtime_dir.value))
         line = f"cdc: backend={backend.name} ({backend.source})"
         try:
@@ -76,6 +89,7 @@ class CdcState:
             for key, value in stack.endpoints.as_dict().items():
                 write(f"cdc:   {key} = {value}")
             write(f"cdc:   stop it with: {stop_command}")
+            write(f"cdc:   {keep_record(stack, 'pytest --cdc-keep-stack')}")
             return
         stack.close()
         write("cdc: stack stopped")
@@ -91,6 +105,7 @@ def init_state(config: pytest.Config) -> CdcState:
         backend=resolve_backend(config),
         runtime_dir=resolve_runtime_dir(config),
         keep_stack=bool(config.getoption("cdc_keep_stack")),
+        lakehouse=resolve_lakehouse(config),
     )
     resolve_collect_features(config)  # a bad value fails at start, not at collection
     config.stash[STATE_KEY] = state

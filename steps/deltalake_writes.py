@@ -1,14 +1,11 @@
 """Steps for features/deltalake/change_data_feed.feature: the table and the writes made to it.
 
-Tables live in the scenario's temp folder. To run them on an S3-compatible store instead, set
-``CDC_DELTA_URI`` (e.g. ``s3://lake/cdc-spec``) and ``CDC_DELTA_STORAGE_OPTIONS`` (a JSON object
-of delta-rs storage options); each scenario then writes below a folder of its own, removed after.
+Tables live where the plugin's ``delta_location`` fixture says: the scenario's temp folder, or
+with ``--cdc-delta-uri`` (e.g. ``s3://lake/cdc-spec``) and ``--cdc-delta-storage-options`` a
+folder of its own below that URI, removed after (:mod:`pytest_cdc.fixtures.lakehouse`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_bdd import given, parsers, when
@@ -18,31 +15,13 @@ from cdc_support.deltalake import (
     DeltaLocation,
     GeneratedDeltaTable,
     data_files,
-    remove_location,
     table_properties,
 )
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc.janitor import scenario_name
 from pytest_cdc.report import evidence
 from steps.deltalake_attachments import attach_workload
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def delta_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeltaLocation]:
-    """Where this scenario's Delta tables go: tmp_path, or below $CDC_DELTA_URI (removed after)."""
-    try:
-        base = DeltaLocation.from_env()
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-    if base is None:
-        yield DeltaLocation.local(tmp_path / "delta")
-        return
-    label = (request.node.originalname or request.node.name).removeprefix("test_")
-    location = base.child(scenario_name(label, prefix="delta"))
-    yield location
-    remove_location(location)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Steps for features/iceberg/snapshot_cdc.feature: the table and the writes committed to it.
 
-Every scenario gets its own SQL catalog and warehouse folder under ``tmp_path`` (see
-:mod:`cdc_support.iceberg.warehouse`). The table is a
+Every scenario gets its own SQL catalog and warehouse folder under ``tmp_path`` (the plugin's
+``iceberg_warehouse`` fixture, :mod:`pytest_cdc.fixtures.lakehouse`). The table is a
 :class:`~cdc_support.iceberg.generated.GeneratedIcebergTable`: it keeps a model of its rows
 that every write updates, and records what each write should have changed, key by key.
 """
@@ -9,15 +9,13 @@ that every write updates, and records what each write should have changed, key b
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pytest_bdd import given, parsers, when
 
 from cdc_support.iceberg import snapshot_info
 from cdc_support.iceberg.generated import GeneratedIcebergTable
-from cdc_support.iceberg.warehouse import IcebergWarehouse, open_warehouse
+from cdc_support.iceberg.warehouse import IcebergWarehouse
 from cdc_support.workload import EcommerceGenerator
 from pytest_cdc.report import evidence
 from steps.iceberg_attach import attach_writes
@@ -32,20 +30,6 @@ HISTORIES: dict[str, tuple[str, ...]] = {
     "deleted, then inserted with new values": ("delete", "insert new values"),
     "deleted, then inserted unchanged": ("delete", "insert original"),
 }
-
-
-@pytest.fixture
-def iceberg_warehouse(tmp_path: Path) -> Iterator[IcebergWarehouse]:
-    """A SQL catalog with its warehouse under this scenario's ``tmp_path``.
-
-    SQLite file by default; ``CDC_ICEBERG_CATALOG_URI`` names another catalog database
-    (PostgreSQL), shared by scenarios that keep apart by catalog name.
-    """
-    warehouse = open_warehouse(tmp_path)
-    try:
-        yield warehouse
-    finally:
-        warehouse.close()
 
 
 @given(

@@ -18,7 +18,7 @@ from cdc_support.mysql.binlog_capture import BinlogReaderApproach, ReaderRestart
 from cdc_support.mysql.debezium import DebeziumBinlogApproach
 from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc.lookup import ScenarioFixtures
+from pytest_cdc.fixtures.stack import ScenarioFixtures
 from pytest_cdc.report import evidence
 
 

@@ -15,7 +15,7 @@ from cdc_support.mysql.binlog_capture import ReaderRestart
 from cdc_support.mysql.privileges import binlog_clients, grants_for
 from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.workload import Operation
-from pytest_cdc.mysql_fixtures import MySqlDatabase
+from pytest_cdc.janitor import MySqlDatabase
 from pytest_cdc.report import evidence
 from steps.common import assert_lag_under, assert_tables_equal
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.source_table import SourceTable
-from pytest_cdc.fixtures import DebeziumConnector
-from pytest_cdc.sink_fixtures import KillRecord, SinkWorkerProcess
+from pytest_cdc.fixtures.sinks import KillRecord, SinkWorkerProcess
 
 APPLY_TIMEOUT = 180.0
 """Seconds the sink worker gets to apply what the source wrote."""

@@ -22,8 +22,8 @@ from cdc_support.sinks.trend import latency_plot_png, latency_trend
 from cdc_support.source_table import Rows, SourceTable
 from cdc_support.waiting import wait_until
 from cdc_support.workload import NORMALIZERS
+from pytest_cdc.fixtures.sinks import SinkWorkerProcess
 from pytest_cdc.report import evidence
-from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_lag_under, assert_tables_equal
 from steps.pipelines import APPLY_TIMEOUT, CapturedTable, Sink
 

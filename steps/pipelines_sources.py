@@ -14,7 +14,7 @@ from cdc_support.mysql.source_table import MySqlSourceTable
 from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.source_table import SourceTable, tally
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc.lookup import ScenarioFixtures
+from pytest_cdc.fixtures.stack import ScenarioFixtures
 from pytest_cdc.report import evidence
 from steps.pipelines import CapturedTable
 
@@ -27,7 +27,7 @@ SCHEMA_IN_VALUES = {
 """Connector overrides: record values carry their Kafka Connect schema, so the sink can give
 its table typed columns (a timestamptz column arrives as io.debezium.time.ZonedTimestamp)."""
 CONNECTOR_FACTORIES = {
-    "PostgreSQL": "debezium_connector_factory",
+    "PostgreSQL": "pg_connector_factory",
     "MariaDB": "mysql_connector_factory",
 }
 TIERS = ("bronze", "silver", "gold")

@@ -29,7 +29,7 @@ from cdc_support.postgres.approach_story import (
 )
 from cdc_support.postgres.measure import ApproachOutcomes
 from cdc_support.postgres.source_table import PostgresTable
-from pytest_cdc.pg_approach_fixtures import CaptureFactory
+from pytest_cdc.fixtures.capture import CaptureFactory
 from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0

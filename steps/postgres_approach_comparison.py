@@ -22,7 +22,7 @@ from cdc_support.postgres.measure import (
 )
 from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc.pg_approach_fixtures import POLL_INTERVAL, CaptureFactory
+from pytest_cdc.fixtures.capture import POLL_INTERVAL, CaptureFactory
 from pytest_cdc.report import evidence
 from steps.common import assert_tables_equal
 from steps.postgres_approach_capture import ORDER, step

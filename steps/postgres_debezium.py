@@ -11,13 +11,13 @@ from pytest_bdd import given, parsers, then, when
 from cdc_support.checks.lag import lag_samples
 from cdc_support.checks.replay import check_commit_order, rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.postgres.single_row import SingleRowStory, insert_marker, write_single_row_story
 from cdc_support.postgres.source import set_replica_identity
 from cdc_support.postgres.source_table import PostgresTable
 from cdc_support.source_table import tally
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.report import evidence
 from steps.common import assert_lag_under, assert_tables_equal
 
@@ -58,14 +58,14 @@ def _capture(
 @given(parsers.parse("a Debezium connector captures the {table} table"), target_fixture="capture")
 @when(parsers.parse("a Debezium connector captures the {table} table"), target_fixture="capture")
 def connector_captures(
-    debezium_connector_factory: Callable[..., DebeziumConnector],
+    pg_connector_factory: Callable[..., DebeziumConnector],
     kafka_reader_factory: Callable[..., TopicReader],
     source_table: PostgresTable,
     table: str,
 ) -> Capture:
     """Register the connector (snapshot.mode=initial) and wait until it is RUNNING."""
     assert table == source_table.name
-    return _capture(debezium_connector_factory, kafka_reader_factory, source_table)
+    return _capture(pg_connector_factory, kafka_reader_factory, source_table)
 
 
 @given(
@@ -75,7 +75,7 @@ def connector_captures(
     target_fixture="capture",
 )
 def connector_with_tombstones(
-    debezium_connector_factory: Callable[..., DebeziumConnector],
+    pg_connector_factory: Callable[..., DebeziumConnector],
     kafka_reader_factory: Callable[..., TopicReader],
     source_table: PostgresTable,
     table: str,
@@ -84,7 +84,7 @@ def connector_with_tombstones(
     """Register the connector with tombstones.on.delete set as the example says."""
     assert setting in ("true", "false"), f"tombstones.on.delete must be true|false, not {setting}"
     return _capture(
-        debezium_connector_factory,
+        pg_connector_factory,
         kafka_reader_factory,
         source_table,
         tombstones_on_delete=setting == "true",

@@ -11,6 +11,7 @@ from pytest_bdd import given, parsers, then, when
 from cdc_support.checks.integrity import compare_multisets
 from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent, Tombstone
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.naming import connector_name
 from cdc_support.postgres.tables import (
@@ -23,7 +24,6 @@ from cdc_support.postgres.tables import (
     replication_objects,
     update_one,
 )
-from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0
@@ -85,14 +85,14 @@ def keyless_table(pg_conn: Any, table: str, identity: str) -> KeylessTable:
 
 @given(parsers.parse("Debezium captures the keyless {table} table"), target_fixture="keyless")
 def capture_keyless(
-    debezium_connector_factory: Callable[..., DebeziumConnector],
+    pg_connector_factory: Callable[..., DebeziumConnector],
     kafka_reader_factory: Callable[..., TopicReader],
     keyless_table: KeylessTable,
     table: str,
 ) -> KeylessCapture:
     """Register the connector (it snapshots the 3 rows, then streams)."""
     assert table == keyless_table.name
-    connector = debezium_connector_factory([table])
+    connector = pg_connector_factory([table])
     evidence.attach_json(
         "connector config", {k: v for k, v in connector.config.items() if "password" not in k}
     )
@@ -160,10 +160,10 @@ def rebuilt_multiset(keyless: KeylessCapture, keyless_table: KeylessTable, table
     parsers.parse("Debezium is asked to capture the keyless {table} table"),
     target_fixture="refusal",
 )
-def ask_to_capture(debezium_connector_factory: Callable[..., DebeziumConnector], table: str) -> str:
+def ask_to_capture(pg_connector_factory: Callable[..., DebeziumConnector], table: str) -> str:
     """The factory checks the table's replica identity before it makes anything."""
     try:
-        connector = debezium_connector_factory([table])
+        connector = pg_connector_factory([table])
     except ReplicaIdentityMissing as exc:
         evidence.attach_text("the connector factory's error", str(exc))
         return str(exc)

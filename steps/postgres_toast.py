@@ -12,6 +12,7 @@ from pytest_bdd import given, parsers, then, when
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.checks.replay import rebuild_from_events
 from cdc_support.events import ChangeEvent, jsonable
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.envelope import UNAVAILABLE_VALUE_PLACEHOLDER
 from cdc_support.kafka.topics import TopicReader
 from cdc_support.postgres.loader import fetch_table
@@ -24,7 +25,6 @@ from cdc_support.postgres.tables import (
     toast_bytes,
     update_one,
 )
-from pytest_cdc.fixtures import DebeziumConnector
 from pytest_cdc.report import evidence
 
 EVENT_TIMEOUT = 60.0
@@ -121,10 +121,10 @@ def _capture(
     target_fixture="documents_capture",
 )
 def capture_default(
-    debezium_connector_factory, kafka_reader_factory, documents: Documents
+    pg_connector_factory, kafka_reader_factory, documents: Documents
 ) -> DocumentCapture:
     """unavailable.value.placeholder left at Debezium's default."""
-    return _capture(debezium_connector_factory, kafka_reader_factory, documents, None)
+    return _capture(pg_connector_factory, kafka_reader_factory, documents, None)
 
 
 @given(
@@ -134,10 +134,10 @@ def capture_default(
     target_fixture="documents_capture",
 )
 def capture_with_placeholder(
-    debezium_connector_factory, kafka_reader_factory, documents: Documents, value: str
+    pg_connector_factory, kafka_reader_factory, documents: Documents, value: str
 ) -> DocumentCapture:
     """The placeholder is a connector setting."""
-    return _capture(debezium_connector_factory, kafka_reader_factory, documents, value)
+    return _capture(pg_connector_factory, kafka_reader_factory, documents, value)
 
 
 @when("I update only the document's title")

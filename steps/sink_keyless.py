@@ -9,6 +9,7 @@ from typing import Any
 from pytest_bdd import given, parsers, then, when
 
 from cdc_support.checks.integrity import compare_tables
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.postgres.tables import (
     create_keyless_table,
     delete_one,
@@ -20,9 +21,8 @@ from cdc_support.sinks.config import table_format
 from cdc_support.sinks.dlq import count_records
 from cdc_support.waiting import wait_until
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.fixtures.sinks import SinkWorkerProcess
 from pytest_cdc.report import evidence
-from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal
 
 TIMEOUT = 120.0
@@ -36,11 +36,11 @@ NOTES = "notes"
     ),
     target_fixture="sink_notes",
 )
-def notes_captured(pg_conn: Any, debezium_connector_factory: Callable, count: int) -> dict:
+def notes_captured(pg_conn: Any, pg_connector_factory: Callable, count: int) -> dict:
     """No primary key; the note text tells rows apart (the sink's --key)."""
     create_keyless_table(pg_conn, NOTES, "FULL")
     insert_rows(pg_conn, NOTES, [{"note": f"note {i:03d}", "n": i} for i in range(count)])
-    connector: DebeziumConnector = debezium_connector_factory([NOTES])
+    connector: DebeziumConnector = pg_connector_factory([NOTES])
     return {"conn": pg_conn, "topic": connector.topic(NOTES), "count": count}
 
 

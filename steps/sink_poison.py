@@ -24,8 +24,8 @@ from cdc_support.sinks.poison import (
 from cdc_support.sinks.table_rules import refuse_nulls
 from cdc_support.waiting import wait_until
 from cdc_support.workload import NORMALIZERS
+from pytest_cdc.fixtures.sinks import SinkWorkerProcess
 from pytest_cdc.report import evidence
-from pytest_cdc.sink_fixtures import SinkWorkerProcess
 from steps.common import assert_tables_equal
 
 TIMEOUT = 120.0

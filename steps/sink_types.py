@@ -8,6 +8,7 @@ from typing import Any
 
 from pytest_bdd import given, parsers, then, when
 
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.kafka.topics import read_json_values
 from cdc_support.postgres.tables import fetch_rows, toast_bytes
 from cdc_support.sinks.columns import SINK_CONNECTOR_SETTINGS
@@ -36,9 +37,8 @@ from cdc_support.sinks.samples import (
     update_typed_row,
 )
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER, placeholder_forms
-from pytest_cdc.fixtures import DebeziumConnector
+from pytest_cdc.fixtures.sinks import SinkWorkerProcess
 from pytest_cdc.report import evidence
-from pytest_cdc.sink_fixtures import SinkWorkerProcess
 
 SIZE = 10_000
 TIMEOUT = 180.0
@@ -57,11 +57,11 @@ def _capture(factory: Callable[..., DebeziumConnector], conn: Any, table: str) -
     target_fixture="sink_source",
 )
 def typed_table(
-    pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
+    pg_conn: Any, pg_connector_factory: Callable[..., DebeziumConnector]
 ) -> CapturedSample:
     """``typed_sample`` (no rows yet), and a connector with :data:`SINK_CONNECTOR_SETTINGS`."""
     create_typed_table(pg_conn)
-    return _capture(debezium_connector_factory, pg_conn, TYPED_TABLE)
+    return _capture(pg_connector_factory, pg_conn, TYPED_TABLE)
 
 
 @given(
@@ -69,11 +69,11 @@ def typed_table(
     target_fixture="sink_source",
 )
 def documents_table(
-    pg_conn: Any, debezium_connector_factory: Callable[..., DebeziumConnector]
+    pg_conn: Any, pg_connector_factory: Callable[..., DebeziumConnector]
 ) -> CapturedSample:
     """``documents (id, title, body text, attachment bytea)``: updates carry the key only."""
     create_documents(pg_conn)
-    return _capture(debezium_connector_factory, pg_conn, DOCUMENTS)
+    return _capture(pg_connector_factory, pg_conn, DOCUMENTS)
 
 
 @given(

@@ -19,8 +19,8 @@ storage options, for example::
 ``aws_conditional_put=etag`` makes commits safe for concurrent writers on stores that support
 conditional puts (MinIO, R2); on AWS S3 itself delta-rs needs a locking provider
 (``AWS_S3_LOCKING_PROVIDER=dynamodb``) or, for a single writer, ``AWS_S3_ALLOW_UNSAFE_RENAME=true``.
-:meth:`DeltaLocation.from_env` reads such a location from ``CDC_DELTA_URI`` and
-``CDC_DELTA_STORAGE_OPTIONS`` (a JSON object).
+:meth:`DeltaLocation.parse` reads such a location from text: the URI and the options as a JSON
+object (the pytest plugin's ``--cdc-delta-uri`` and ``--cdc-delta-storage-options``).
 """
 
 from __future__ import annotations
@@ -35,10 +35,7 @@ from pathlib import Path
 import pyarrow.fs as pa_fs
 from deltalake.fs import DeltaStorageHandler
 
-__all__ = ["OPTIONS_ENV", "URI_ENV", "DeltaLocation", "check_folder", "remove_location"]
-
-URI_ENV = "CDC_DELTA_URI"
-OPTIONS_ENV = "CDC_DELTA_STORAGE_OPTIONS"
+__all__ = ["DeltaLocation", "check_folder", "remove_location"]
 
 
 @dataclass(frozen=True)
@@ -54,24 +51,24 @@ class DeltaLocation:
         return cls(str(Path(path).resolve()))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeltaLocation | None:
-        """The location in ``$CDC_DELTA_URI`` with the JSON options of
-        ``$CDC_DELTA_STORAGE_OPTIONS``; None when no URI is set. ValueError on bad options."""
-        env = os.environ if environ is None else environ
-        uri = env.get(URI_ENV, "").strip()
+    def parse(cls, uri: str, storage_options: str = "") -> DeltaLocation | None:
+        """The location ``uri`` with ``storage_options``, a JSON object of delta-rs storage
+        options (text, as an option or environment variable holds it); None when ``uri`` is
+        empty. ValueError naming the expected form on bad options."""
+        uri = uri.strip()
         if not uri:
             return None
-        raw = env.get(OPTIONS_ENV, "").strip() or "{}"
+        raw = storage_options.strip() or "{}"
         try:
             options = json.loads(raw)
             if not isinstance(options, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
             raise ValueError(
-                f"{OPTIONS_ENV} must be a JSON object of delta-rs storage options, e.g. "
+                "must be a JSON object of delta-rs storage options, e.g. "
                 '{"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true"}; '
                 f"got {raw!r} ({exc})"
-            ) from exc
+            ) from None
         # JSON true/false -> "true"/"false", the spelling delta-rs's options use.
         return cls(uri, {str(k): _option_text(v) for k, v in options.items()})
 

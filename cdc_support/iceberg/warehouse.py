@@ -1,21 +1,20 @@
 """A throwaway warehouse: a SQL catalog and a folder of its own, dropped when closed.
 
-A SQLite file in the folder by default; with ``CDC_ICEBERG_CATALOG_URI`` set (e.g. a
-PostgreSQL URL) a catalog with a name of its own in that database, so that several
-warehouses share it and keep apart by catalog name. Closing drops the catalog's tables and
-namespaces (its rows in a shared database) and disposes of the engine.
+A SQLite file in the folder by default; given a catalog database URI (e.g. a PostgreSQL URL,
+the pytest plugin's ``--cdc-iceberg-catalog-uri``) a catalog with a name of its own in it, so
+that several warehouses share it and keep apart by catalog name. Closing drops the catalog's
+tables and namespaces (its rows in a shared database) and disposes of the engine.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from cdc_support.iceberg.catalog import CATALOG_URI_ENV, open_catalog, redact_uri
+from cdc_support.iceberg.catalog import open_catalog, redact_uri
 
 __all__ = ["IcebergWarehouse", "drop_all", "open_warehouse"]
 
@@ -49,13 +48,12 @@ class IcebergWarehouse:
 def open_warehouse(folder: Path, uri: str | None = None) -> IcebergWarehouse:
     """A catalog with its warehouse in ``folder/warehouse``.
 
-    ``uri`` (else ``CDC_ICEBERG_CATALOG_URI``) names a shared catalog database, in which this
-    catalog gets a unique name; without either, a SQLite file in the warehouse.
+    ``uri`` names a shared catalog database, in which this catalog gets a unique name;
+    without it, a SQLite file in the warehouse.
     """
     warehouse = folder / "warehouse"
-    external = uri or os.environ.get(CATALOG_URI_ENV) or None
-    uri = external or f"sqlite:///{warehouse / 'catalog.db'}"
-    name = f"cdc_{uuid.uuid4().hex[:12]}" if external else "cdc"
+    name = f"cdc_{uuid.uuid4().hex[:12]}" if uri else "cdc"
+    uri = uri or f"sqlite:///{warehouse / 'catalog.db'}"
     return IcebergWarehouse(open_catalog(warehouse, uri=uri, name=name), folder, uri)
 
 

@@ -22,8 +22,7 @@ from cdc_support.mysql.loader import create_table, fetch_table, insert_rows, mix
 from cdc_support.mysql.source import binlog_position, connect, primary_key
 from cdc_support.waiting import wait_until
 from cdc_support.workload import TABLE_COLUMNS, EcommerceGenerator, Operation
-from pytest_cdc.janitor import scenario_name
-from pytest_cdc.mysql_fixtures import MySqlDatabase, mysql_database
+from pytest_cdc.janitor import MySqlDatabase, mysql_scenario_database, scenario_name
 
 pytestmark = pytest.mark.mysql
 
@@ -309,7 +308,7 @@ def test_mixed_workload_with_a_seed_is_deterministic(mysql_database, mysql_conn)
 
 @pytest.mark.parametrize("outcome", ["passes", "fails"])
 def test_mysql_database_fixture_drops_its_database(cdc_stack, outcome: str) -> None:
-    make = inspect.unwrap(mysql_database)  # the fixture's own generator, driven by hand
+    make = inspect.unwrap(mysql_scenario_database)  # the fixture's generator, driven by hand
     name = scenario_name(f"fixture drop {outcome}")
     steps = make(cdc_stack, name)
     database = next(steps)

@@ -18,12 +18,12 @@ def _one_line_naming(error: pytest.ExceptionInfo[ConnectorConfigError], *parts: 
 
 
 def test_postgres_connector_on_a_missing_table_names_it(
-    debezium_connector_factory, pg_conn, connect_client
+    pg_connector_factory, pg_conn, connect_client
 ) -> None:
     create_schema(pg_conn)
     before = set(connect_client.connectors())
     with pytest.raises(ConnectorConfigError) as error:
-        debezium_connector_factory(["customers", "no_such_table"], timeout=30)
+        pg_connector_factory(["customers", "no_such_table"], timeout=30)
     _one_line_naming(error, "no such table public.no_such_table", "create it")
     assert "public.customers" not in str(error.value)
     assert set(connect_client.connectors()) <= before, "a connector was registered"
@@ -41,12 +41,12 @@ def test_mariadb_connector_on_a_missing_table_names_it(
 
 
 def test_bad_connector_config_names_the_failing_keys(
-    debezium_connector_factory, pg_conn, connect_client
+    pg_connector_factory, pg_conn, connect_client
 ) -> None:
     create_schema(pg_conn)
     before = set(connect_client.connectors())
     with pytest.raises(ConnectorConfigError) as error:
-        debezium_connector_factory(
+        pg_connector_factory(
             ["customers"], extra={"snapshot.mode": "sometimes", "topic.prefix": ""}, timeout=30
         )
     _one_line_naming(error, "Connect refuses its config", "snapshot.mode", "topic.prefix")

@@ -11,10 +11,10 @@ import pymysql
 import pytest
 
 from cdc_support.kafka.connect import ConnectClient
+from cdc_support.kafka.connector import DebeziumConnector
 from cdc_support.mysql.loader import create_table
 from cdc_support.naming import MAX_IDENTIFIER, publication_name
 from cdc_support.postgres.loader import create_schema
-from pytest_cdc.fixtures import DebeziumConnector
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mysql, pytest.mark.debezium]
 
@@ -22,20 +22,20 @@ pytestmark = [pytest.mark.postgres, pytest.mark.mysql, pytest.mark.debezium]
 def test_postgres_and_mariadb_connectors_of_one_test_are_distinct_and_both_run(
     pg_conn: psycopg.Connection,
     mysql_conn: pymysql.Connection,
-    debezium_connector_factory,
+    pg_connector_factory,
     mysql_connector_factory,
     connect_client: ConnectClient,
 ) -> None:
     create_schema(pg_conn)
     create_table(mysql_conn, "customers")
 
-    pg = debezium_connector_factory(["customers"])
+    pg = pg_connector_factory(["customers"])
     mariadb = mysql_connector_factory(["customers"])
     assert pg.name != mariadb.name
     _registered_and_running(connect_client, pg, mariadb)
     assert pg.name.startswith("pg_") and mariadb.name.startswith(("mariadb_", "mysql_"))
 
-    second = debezium_connector_factory(["customers"])  # a second one of the same kind
+    second = pg_connector_factory(["customers"])  # a second one of the same kind
     assert len({pg.name, mariadb.name, second.name}) == 3
     _registered_and_running(connect_client, pg, mariadb, second)
     for connector in (pg, second):

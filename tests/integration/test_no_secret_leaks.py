@@ -8,6 +8,7 @@ credentials file the kept stack names, and looks for each of them everywhere the
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def test_no_password_in_allure_results_environment_or_keep_stack_output(tmp_path
             f"--basetemp={tmp_path / 'basetemp'}",
         ],
         cwd=ROOT,
+        env={**os.environ, "CDC_STATE_DIR": str(tmp_path / "state")},
         capture_output=True,
         text=True,
         timeout=900,

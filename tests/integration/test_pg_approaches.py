@@ -17,7 +17,7 @@ from cdc_support.postgres.pgoutput_messages import parse_lsn
 from cdc_support.postgres.source import slot_state
 from cdc_support.waiting import wait_until
 from cdc_support.workload import EcommerceGenerator
-from pytest_cdc.pg_approach_fixtures import CaptureFactory, LeftoverObjects
+from pytest_cdc.fixtures.capture import CaptureFactory, LeftoverObjects
 
 pytestmark = pytest.mark.postgres
 

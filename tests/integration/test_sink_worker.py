@@ -19,7 +19,7 @@ from cdc_support.sinks.dlq import ensure_topic, read_dead_letters
 from cdc_support.sinks.envelopes import customer_changes, produce
 from cdc_support.sinks.worker import SinkWorker
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc.sink_fixtures import sink_command
+from pytest_cdc.fixtures.sinks import sink_command
 
 
 def _topic(bootstrap: str) -> str:

@@ -24,7 +24,7 @@ SCENARIOS = (
     "before_and_after_in_commit_order",
     "features/mysql/binlog.feature::test_the_binlog_reader_stopped_midworkload_resumes_from_its"
     "_saved_position",
-    # pg_conn, connect_client, debezium_connector_factory, kafka_reader_factory
+    # pg_conn, connect_client, pg_connector_factory, kafka_reader_factory
     "features/postgres/keyless_tables.feature",
     # sink_worker_factory, a source picked by the <source> column, cdc_stack
     "features/pipelines/sink_poison.feature::test_postgresql__delta_a_sink_worker_whose_key_is_"

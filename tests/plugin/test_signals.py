@@ -8,6 +8,7 @@ line, so scanning for it finds whatever the run leaves behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -119,10 +120,17 @@ def _start_run(project: Path, tmpdir: Path, test: str, *args: str) -> subprocess
     (project / "test_run.py").write_text(test)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDC_", "PYTEST_"))}
     env["TMPDIR"] = str(tmpdir)
+    env["CDC_STATE_DIR"] = str(project / "state")  # --cdc-keep-stack records its stack there
     with open(project / "run.log", "wb") as log:
         return subprocess.Popen(
             [*PYTEST, *args, "test_run.py"], cwd=project, env=env, stdout=log, stderr=log
         )
+
+
+def _cdc_spec(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CDC_STATE_DIR": str(project / "state")}
+    command = [sys.executable, "-m", "cdc_support.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
 
 
 def _output(project: Path) -> str:
@@ -208,12 +216,22 @@ def test_keep_stack_stop_command_waits_for_the_processes_then_removes_the_dir(
         running = " | ".join(_names(workdir))
         for part in SERVERS:
             assert part in running, f"{part!r} not running after the run: {running}"
+        record = json.loads((tmp_path / "state" / "stack.json").read_text())
+        assert record["started_by"] == "pytest --cdc-keep-stack", record
+        assert _cdc_spec(tmp_path, "status").returncode == 0, "cdc-spec status: the kept stack"
         stopped = subprocess.run(
             command.group(1), shell=True, capture_output=True, text=True, timeout=180
         )
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert _names(workdir) == []  # gone when the command returns, not some time later
         assert not workdir.exists()
+        status = _cdc_spec(tmp_path, "status")
+        assert status.returncode == 1, (
+            status.stdout + status.stderr
+        )  # the record names a gone stack
+        down = _cdc_spec(tmp_path, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not (tmp_path / "state" / "stack.json").exists(), "down clears a stale record"
     finally:
         for leftover in run_tmpdir.glob("cdc-stack-*"):
             subprocess.run([sys.executable, "-m", "pytest_cdc.stack.native.stop", str(leftover)])

@@ -494,19 +494,17 @@ def test_location_child_repr_and_removal(tmp_path):
     remove_location(local)  # absent: nothing to do
 
 
-def test_location_from_env():
-    assert DeltaLocation.from_env({}) is None
+def test_location_parse():
+    assert DeltaLocation.parse("") is None
     options = '{"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": true}'
-    location = DeltaLocation.from_env(
-        {"CDC_DELTA_URI": "s3://lake/cdc", "CDC_DELTA_STORAGE_OPTIONS": options}
-    )
+    location = DeltaLocation.parse("s3://lake/cdc", options)
     assert location == DeltaLocation(
         "s3://lake/cdc", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true"}
     )
-    assert DeltaLocation.from_env({"CDC_DELTA_URI": "s3://lake/cdc"}).options() is None
+    assert DeltaLocation.parse("s3://lake/cdc").options() is None
     for bad in ("[1]", "{nope"):
-        with pytest.raises(ValueError, match="CDC_DELTA_STORAGE_OPTIONS must be a JSON object"):
-            DeltaLocation.from_env({"CDC_DELTA_URI": "s3://x", "CDC_DELTA_STORAGE_OPTIONS": bad})
+        with pytest.raises(ValueError, match="must be a JSON object of delta-rs storage options"):
+            DeltaLocation.parse("s3://x", bad)
 
 
 # ------------------------------------------------------------------ audit and consumer runs

@@ -9,6 +9,7 @@ may only shrink.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,18 @@ def test_pending_modules_exist_and_still_need_work() -> None:
         else:
             lines = len(path.read_text(encoding="utf-8").splitlines())
             assert lines > MODULE_MAX_LINES, f"{name} is small now: remove it from RESHAPE_PENDING"
+
+
+def _layout_block() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split("## Layout", 1)[1].split("```")[1]
+
+
+@pytest.mark.parametrize("package", ["cdc_support", "pytest_cdc"])
+def test_the_readme_layout_names_every_module_and_subpackage(package: str) -> None:
+    layout = _layout_block()
+    top = ROOT / package
+    names = {p.stem for p in top.glob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in top.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(n for n in names if not re.search(rf"\b{n}\b", layout))
+    assert missing == [], f"README 'Layout' does not mention {package}/{missing}"

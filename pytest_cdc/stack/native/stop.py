@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
@@ -78,11 +78,17 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
     return found
 
 
-def _recorded(workdir: Path) -> dict[psutil.Process, int]:
+def read_processes(workdir: Path) -> list[dict[str, Any]]:
+    """The entries ``record_processes`` wrote into ``workdir`` (none when it wrote none)."""
     try:
         entries = json.loads((workdir / RECORD).read_text())
     except (OSError, ValueError):
-        return {}
+        return []
+    return entries if isinstance(entries, list) else []
+
+
+def recorded_processes(entries: Iterable[Mapping[str, Any]]) -> dict[psutil.Process, int]:
+    """The recorded processes that still run (same pid AND start time), with their stop signal."""
     procs: dict[psutil.Process, int] = {}
     for entry in entries:
         with contextlib.suppress(psutil.Error):
@@ -92,13 +98,25 @@ def _recorded(workdir: Path) -> dict[psutil.Process, int]:
     return procs
 
 
-def stop_stack_dir(workdir: Path, *, timeout: float = STOP_TIMEOUT) -> list[str]:
+def running_recorded(entries: Iterable[Mapping[str, Any]]) -> list[psutil.Process]:
+    """The recorded processes still running (not reused pids, not zombies)."""
+    return _alive(recorded_processes(entries))
+
+
+def stop_stack_dir(
+    workdir: Path,
+    *,
+    timeout: float = STOP_TIMEOUT,
+    processes: Iterable[Mapping[str, Any]] = (),
+) -> list[str]:
     """Stop every process of the stack in ``workdir``, wait for them, then remove the dir.
 
-    Returns what was done, one line per process; raises RuntimeError if one survives.
+    The processes are those recorded in the dir, those given in ``processes`` (entries like
+    ``record_processes`` writes) and any naming the dir. Returns what was done, one line per
+    process; raises RuntimeError if one survives.
     """
     workdir = workdir.resolve()
-    procs = _recorded(workdir)
+    procs = recorded_processes([*read_processes(workdir), *processes])
     for proc in processes_mentioning(str(workdir)):
         procs.setdefault(proc, signal.SIGTERM)
     lines = []

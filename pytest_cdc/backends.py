@@ -1,4 +1,4 @@
-"""Choosing a stack backend by name and starting it (native now; docker and external later).
+"""Choosing a stack backend by name and starting it (native and external now; docker later).
 
 `open_stack` is the one way a stack is started: the plugin's session state and `make bench`
 both call it.
@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from pytest_cdc.errors import BackendNotAvailable
-from pytest_cdc.options import Setting
+from pytest_cdc.options import ExternalSettings, Setting
 from pytest_cdc.stack.base import Backend, Progress, Stack
 
 
@@ -55,16 +55,29 @@ class UnavailableBackend(Backend):
         )
 
 
-def backend_for(setting: Setting, runtime_dir: Path) -> Backend:
-    """The backend object for a resolved `--cdc-backend` setting (`auto` resolved here)."""
+def backend_for(
+    setting: Setting, runtime_dir: Path, external: ExternalSettings | None = None
+) -> Backend:
+    """The backend object for a resolved `--cdc-backend` setting (`auto` resolved here);
+    ``external``: where an external stack's endpoints come from (default: the `cdc-spec up`
+    record)."""
     name, why = effective_backend(setting)
     if name == "native":
         from pytest_cdc.stack.native import NativeBackend
 
         return NativeBackend(runtime_dir, why)
+    if name == "external":
+        from pytest_cdc.stack.external import ExternalBackend
+
+        return ExternalBackend(external or ExternalSettings(), why)
     return UnavailableBackend(name, why)
 
 
-def open_stack(setting: Setting, runtime_dir: Path, progress: Progress) -> Stack:
+def open_stack(
+    setting: Setting,
+    runtime_dir: Path,
+    progress: Progress,
+    external: ExternalSettings | None = None,
+) -> Stack:
     """Start the stack of the chosen backend (a usage error for backends not built yet)."""
-    return backend_for(setting, runtime_dir).start(progress)
+    return backend_for(setting, runtime_dir, external).start(progress)

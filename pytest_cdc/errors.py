@@ -51,3 +51,17 @@ class StackStartError(RuntimeError):
             lines.append(f"  last lines of the {component} log:")
             lines.extend(f"    | {line}" for line in log_tail.splitlines())
         super().__init__("\n".join(lines))
+
+
+class ExternalEndpointsError(CdcSetupError):
+    """The external backend has no usable endpoints (none given, no stack recorded, a file or
+    an address it cannot read); the one-line message names the options and `cdc-spec up`."""
+
+
+class ExternalStackUnreachable(CdcSetupError):
+    """A service of an external stack does not answer: one line per service, naming its
+    address and the option (or file) that set it."""
+
+
+class StackCannotBeFaulted(RuntimeError):
+    """`restart`/`kill` on a stack this run did not start (an external one)."""

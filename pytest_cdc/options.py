@@ -6,7 +6,7 @@ Precedence (documented in the README): command line > environment > ini > defaul
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 
 BACKENDS = ("auto", "native", "docker", "external")
 BOOLEANS = "true or false (also yes/no, on/off, 1/0)"
+EXTERNAL_ADDRESSES = {
+    "postgres_dsn": (
+        "--cdc-postgres-dsn",
+        "URI",
+        "PostgreSQL admin URI, postgresql://user:password@host:port/postgres",
+    ),
+    "kafka_bootstrap": ("--cdc-kafka-bootstrap", "HOST:PORT", "Kafka bootstrap servers"),
+    "connect_url": ("--cdc-connect-url", "URL", "Kafka Connect REST URL, http://host:port"),
+    "mysql_dsn": (
+        "--cdc-mysql-dsn",
+        "URI",
+        "MySQL/MariaDB admin URI, mysql://user:password@host:port/ (optional)",
+    ),
+}
+"""Endpoints field -> (option, metavar, help) of the external backend's single addresses."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,30 @@ def add_options(parser: pytest.Parser) -> None:
         help="SQLAlchemy URL of the database iceberg_warehouse keeps its catalogs in (default: "
         "ini cdc_iceberg_catalog_uri, env CDC_ICEBERG_CATALOG_URI, else a SQLite file per test).",
     )
+    group.addoption(
+        "--cdc-endpoints",
+        action="store",
+        dest="cdc_endpoints",
+        default=None,
+        metavar="FILE",
+        help="with --cdc-backend=external: a JSON file of the stack's endpoints (a stack.json "
+        "record of `cdc-spec up`, or Endpoints.to_json()) (default: ini cdc_endpoints, env "
+        "CDC_ENDPOINTS, else the addresses below, else the stack `cdc-spec up` started).",
+    )
+    for name, (flag, metavar, what) in EXTERNAL_ADDRESSES.items():
+        group.addoption(
+            flag,
+            action="store",
+            dest=f"cdc_{name}",
+            default=None,
+            metavar=metavar,
+            help=f"with --cdc-backend=external: {what} (default: ini cdc_{name}, env "
+            f"CDC_{name.upper()}).",
+        )
     parser.addini("cdc_backend", "default stack backend: " + "|".join(BACKENDS), default="")
+    parser.addini("cdc_endpoints", "endpoints JSON file of an external stack", default="")
+    for name, (_flag, _metavar, what) in EXTERNAL_ADDRESSES.items():
+        parser.addini(f"cdc_{name}", f"external stack: {what}", default="")
     parser.addini("cdc_delta_uri", "where the Delta tables of the tests go", default="")
     parser.addini("cdc_delta_storage_options", "delta-rs storage options (JSON object)", default="")
     parser.addini("cdc_iceberg_catalog_uri", "SQLAlchemy URL of the Iceberg catalogs", default="")
@@ -122,6 +160,38 @@ def check_backend(setting: Setting) -> Setting:
             f"{', '.join(BACKENDS)}"
         )
     return setting
+
+
+@dataclass(frozen=True)
+class ExternalSettings:
+    """Where an external stack's endpoints come from: a file, single addresses (Endpoints
+    field -> its setting, only those given), or neither (the stack `cdc-spec up` started)."""
+
+    endpoints_file: Setting = Setting("", "default")
+    addresses: dict[str, Setting] = field(default_factory=dict)
+
+    def origin(self, name: str) -> str:
+        """What set an address or the file, for messages: "--cdc-postgres-dsn", "env
+        CDC_POSTGRES_DSN", "ini cdc_postgres_dsn" (``name``: an Endpoints field or "endpoints")."""
+        setting = self.endpoints_file if name == "endpoints" else self.addresses[name]
+        if setting.source == "command line":
+            return EXTERNAL_ADDRESSES[name][0] if name in EXTERNAL_ADDRESSES else "--cdc-endpoints"
+        return f"ini cdc_{name}" if setting.source == "ini" else setting.source
+
+
+def resolve_external(config: pytest.Config) -> ExternalSettings:
+    """The external backend's settings (read, not checked: the backend checks them when used);
+    a relative ini path of the endpoints file is from rootdir."""
+    endpoints = _resolve(config, "cdc_endpoints", "CDC_ENDPOINTS", "cdc_endpoints", "")
+    if endpoints.source == "ini" and not Path(endpoints.value).is_absolute():
+        endpoints = Setting(str(Path(config.rootpath) / endpoints.value), endpoints.source)
+    addresses = {
+        name: _resolve(config, f"cdc_{name}", f"CDC_{name.upper()}", f"cdc_{name}", "")
+        for name in EXTERNAL_ADDRESSES
+    }
+    return ExternalSettings(
+        endpoints, {name: setting for name, setting in addresses.items() if setting.value}
+    )
 
 
 def resolve_runtime_dir(config: pytest.Config) -> Setting:

@@ -16,6 +16,7 @@ from pytest_cdc import signals
 from pytest_cdc.collect import collect_feature_file
 from pytest_cdc.options import add_options
 from pytest_cdc.report import labels
+from pytest_cdc.stack.shared import SHARED_DIR_KEY, SharedStack, distribute_by_file
 from pytest_cdc.state import STATE_KEY, get_state, init_state, progress_writer
 
 pytest_plugins = [
@@ -45,6 +46,13 @@ def pytest_configure(config: pytest.Config) -> None:
     labels.register_markers(config)
     init_state(config)
     signals.install(config, progress_writer(config))
+    distribute_by_file(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist controller: tell each worker where to ask for the one shared stack."""
+    node.workerinput[SHARED_DIR_KEY] = str(get_state(node.config).serve_workers())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -70,6 +78,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     stack = state.started
-    if stack is not None:
+    if stack is not None and not isinstance(stack, SharedStack):  # the controller writes it
         labels.write_environment(session.config, stack)
     state.close()

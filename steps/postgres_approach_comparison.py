@@ -3,6 +3,7 @@ database (and leaves), then one workload through each approach (the comparison t
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,14 @@ def nothing_left(capture: Captured, source_table: PostgresTable, approach: str) 
 # --------------------------------------------------------------------------- comparison
 
 
+def _meanwhile() -> str:
+    """What else wrote to the server while the workload ran: nothing, unless under `-n`."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        return f"under pytest -n {workers}, the other workers' scenarios wrote WAL meanwhile"
+    return "nothing else ran meanwhile"
+
+
 def _attach_run(run: WorkloadRun) -> None:
     evidence.attach_json(f"{run.approach}: measured", run.as_dict())
 
@@ -110,7 +119,7 @@ def comparison_attached(comparison: Comparison, pg_approach_outcomes: ApproachOu
         "Rules: as the scenarios of this feature observed them in this run (and the workload's "
         "own counts); 'not run in this session' when that scenario did not run. Numbers: one "
         f"seeded workload, each approach on a table of its own; pollers poll every "
-        f"{POLL_INTERVAL} s; WAL bytes are server-wide (nothing else ran meanwhile)."
+        f"{POLL_INTERVAL} s; WAL bytes are server-wide ({_meanwhile()})."
     )
     runs = comparison.runs
     evidence.attach_html(

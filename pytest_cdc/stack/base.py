@@ -60,6 +60,17 @@ class Stack(abc.ABC):
         """MySQL/MariaDB URI, when the stack has one."""
         return self.endpoints.mysql_dsn
 
+    @property
+    def started_here(self) -> bool:
+        """True when this run started the services (and so stops them); False for a stack
+        started elsewhere (the external backend), which is left as it was."""
+        return True
+
+    @property
+    def can_fault(self) -> bool:
+        """True when `restart` and `kill` can fault the services: only a stack started here."""
+        return self.started_here
+
     @abc.abstractmethod
     def restart(self, component: str) -> None:
         """Stop and start a component (`postgres`, `mariadb`, `kafka`, `connect`), keeping data."""

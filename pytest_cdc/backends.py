@@ -56,16 +56,20 @@ class UnavailableBackend(Backend):
 
 
 def backend_for(
-    setting: Setting, runtime_dir: Path, external: ExternalSettings | None = None
+    setting: Setting,
+    runtime_dir: Path,
+    external: ExternalSettings | None = None,
+    *,
+    with_mysql: bool = True,
 ) -> Backend:
     """The backend object for a resolved `--cdc-backend` setting (`auto` resolved here);
     ``external``: where an external stack's endpoints come from (default: the `cdc-spec up`
-    record)."""
+    record); ``with_mysql=False``: a native stack without MariaDB."""
     name, why = effective_backend(setting)
     if name == "native":
         from pytest_cdc.stack.native import NativeBackend
 
-        return NativeBackend(runtime_dir, why)
+        return NativeBackend(runtime_dir, why, with_mysql=with_mysql)
     if name == "external":
         from pytest_cdc.stack.external import ExternalBackend
 
@@ -78,6 +82,8 @@ def open_stack(
     runtime_dir: Path,
     progress: Progress,
     external: ExternalSettings | None = None,
+    *,
+    with_mysql: bool = True,
 ) -> Stack:
     """Start the stack of the chosen backend (a usage error for backends not built yet)."""
-    return backend_for(setting, runtime_dir, external).start(progress)
+    return backend_for(setting, runtime_dir, external, with_mysql=with_mysql).start(progress)

@@ -103,9 +103,9 @@ def _stack_if(needed: bool, backend: Setting, runtime_dir: Path) -> Iterator[Sta
         print("cdc: stack stopped", flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pytest_cdc.bench") -> int:
     """Run the chosen benchmarks one after another; print and save their tables."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--output", type=Path, default=Path("reports/bench"), help="table folder")

@@ -96,3 +96,30 @@ def test_up_status_generate_down_leaves_nothing_behind(env: dict[str, str], tmp_
     assert after.stdout.startswith("no stack is up")
     again = _cdc_spec(env, "down")
     assert (again.returncode, again.stdout.startswith("no stack is up")) == (0, True)
+
+
+def test_up_without_mariadb_starts_three_services(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "state" / "stack.json"
+    pids: list[int] = []
+    try:
+        up = _cdc_spec(env, "up", "--components", "postgres,kafka,connect")
+        assert up.returncode == 0, up.stdout + up.stderr
+        record = records.load(path)
+        assert record is not None, up.stdout
+        pids = record.pids
+        assert sorted(entry["name"] for entry in record.processes) == [
+            "connect",
+            "kafka",
+            "postgres",
+        ]
+        assert record.endpoints.mysql_dsn is None
+        names = " ".join(psutil.Process(pid).name() for pid in pids)
+        assert "mariadbd" not in names, names
+        status = _cdc_spec(env, "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        rows = status.stdout.splitlines()[1:]
+        assert [row.split()[0] for row in rows] == ["postgres", "kafka", "connect"]
+    finally:
+        down = _cdc_spec(env, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert _alive(pids) == []

@@ -26,11 +26,7 @@ from pytest_cdc.stack.native.stop import processes_mentioning
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--timeout=900"]
-FEATURES = (  # several feature files: the workers' first scenarios need the stack at once
-    "features/postgres/keyless_tables.feature",
-    "features/postgres/toast.feature",
-    "features/mysql/binlog.feature",
-)
+FEATURES = ("features",)  # every feature: the workers' first scenarios need the stack at once
 HOLDING_TEST = """
 import signal
 

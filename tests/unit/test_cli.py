@@ -88,7 +88,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     [
         (["generate", "--rows", "0"], "--rows: expected a number >= 1, got 0"),
         (["generate", "--table", "users"], "choose from 'customers', 'products', 'orders'"),
-        (["up", "--components", "postgres,kafka"], "leave --components out"),
+        (["up", "--components", "postgres,kafka"], "connect missing: the stack always runs"),
         (["up", "--components", "postgres,oracle"], "unknown component oracle: choose from"),
         (["up", "--backend", "external"], "choose from 'auto', 'native', 'docker'"),
         (["nope"], "choose from 'sink', 'up'"),
@@ -211,3 +211,16 @@ def test_report_without_results_says_how_to_get_them(
         f"cdc-spec report: error: no allure results in {tmp_path / 'none'}: run the features "
         "first (make demo)\n"
     )
+
+
+def test_mariadb_may_be_left_out() -> None:
+    from cdc_support.cli import build_parser
+
+    args = build_parser().parse_args(["up", "--components", "postgres,kafka,connect"])
+    assert args.components == ("postgres", "kafka", "connect")
+
+
+def test_bench_help_names_the_command_it_was_run_as(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "bench", "--help")
+    assert status == 0
+    assert out.startswith("usage: cdc-spec bench"), out.splitlines()[0]

@@ -100,3 +100,11 @@ def test_the_readme_layout_names_every_module_and_subpackage(package: str) -> No
     names |= {p.name for p in top.iterdir() if (p / "__init__.py").exists()}
     missing = sorted(n for n in names if not re.search(rf"\b{n}\b", layout))
     assert missing == [], f"README 'Layout' does not mention {package}/{missing}"
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    # tests/ folders are not packages: two modules of one name break the whole collection
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        seen.setdefault(path.name, []).append(_relative(path))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

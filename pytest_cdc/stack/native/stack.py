@@ -42,22 +42,30 @@ class NativeBackend(Backend):
 
     name = "native"
 
-    def __init__(self, runtime_dir: Path, source: str) -> None:
+    def __init__(self, runtime_dir: Path, source: str, *, with_mysql: bool = True) -> None:
         self.runtime_dir = runtime_dir
         self.source = source
+        self.with_mysql = with_mysql
 
     def versions(self) -> dict[str, str]:
         """Kafka, Connect, Debezium, PostgreSQL and MariaDB versions; RuntimeMissing naming
         the setup step when something is not installed."""
-        return native_versions(locate_runtime(self.runtime_dir))
+        return native_versions(locate_runtime(self.runtime_dir), with_mysql=self.with_mysql)
 
     def start(self, progress: Progress) -> NativeStack:
         """Start the processes (see `start_native_stack`)."""
-        return start_native_stack(self.runtime_dir, backend_source=self.source, progress=progress)
+        return start_native_stack(
+            self.runtime_dir,
+            backend_source=self.source,
+            progress=progress,
+            with_mysql=self.with_mysql,
+        )
 
 
-def native_versions(runtime: NativeRuntime) -> dict[str, str]:
+def native_versions(runtime: NativeRuntime, *, with_mysql: bool = True) -> dict[str, str]:
     """What the native stack runs, read from jar names and binaries (nothing is started)."""
+    if not with_mysql:
+        return runtime.versions()
     return {**runtime.versions(), "mariadb": mariadb_version(find_mariadb()[0])}
 
 
@@ -141,14 +149,18 @@ def start_native_stack(
     progress: Progress = print,
     timeout: float = 120.0,
     base_temp: Path | None = None,
+    with_mysql: bool = True,
 ) -> NativeStack:
     """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; clean up on failure.
+
+    ``with_mysql=False`` leaves MariaDB out (the endpoints then have no ``mysql_dsn``).
 
     Every account gets a password generated here; they are written to ``credentials.json``
     (mode 0600) in the stack dir and never printed.
     """
     runtime = locate_runtime(runtime_dir)
-    find_mariadb()  # RuntimeMissing naming `make setup` before anything starts
+    if with_mysql:
+        find_mariadb()  # RuntimeMissing naming `make setup` before anything starts
     check_temp_dir(base_temp)  # before anything starts: the database users must use it
     workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
     passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
@@ -161,17 +173,23 @@ def start_native_stack(
         pg = postgres_service(
             runtime.pg_bindir, workdir, pg_port, password=passwords["pg"], timeout=timeout
         )
-        mariadb = mariadb_service(
-            workdir,
-            my_port,
-            root_password=passwords["root"],
-            cdc_password=passwords["cdc"],
-            timeout=timeout,
+        servers = [pg]
+        if with_mysql:
+            servers.append(
+                mariadb_service(
+                    workdir,
+                    my_port,
+                    root_password=passwords["root"],
+                    cdc_password=passwords["cdc"],
+                    timeout=timeout,
+                )
+            )
+        servers.append(
+            kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
         )
-        kafka = kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
-        created += [pg, mariadb, kafka]
+        created += servers
         with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {svc.name: pool.submit(_start, svc, progress) for svc in (pg, mariadb, kafka)}
+            futures = {svc.name: pool.submit(_start, svc, progress) for svc in servers}
             for name, future in futures.items():
                 exc = future.exception()
                 if exc is None:
@@ -203,18 +221,18 @@ def start_native_stack(
         postgres_password=passwords["pg"],
         postgres_cdc_user=REPLICATION_ROLE,
         postgres_cdc_password=passwords["pg_cdc"],
-        mysql_dsn=mysql_dsn(my_port, ADMIN_USER, passwords["root"]),
+        mysql_dsn=mysql_dsn(my_port, ADMIN_USER, passwords["root"]) if with_mysql else None,
         mysql_host=HOST,
         mysql_port=my_port,
         mysql_cdc_user=CDC_USER,
-        mysql_cdc_password=passwords["cdc"],
+        mysql_cdc_password=passwords["cdc"] if with_mysql else "",
         credentials_file=str(credentials),
     )
     write_credentials(credentials, endpoints)
     info = StackInfo(
         backend="native",
         backend_source=backend_source,
-        versions=native_versions(runtime),
+        versions=native_versions(runtime, with_mysql=with_mysql),
         start_seconds={name: round(svc.start_seconds or 0.0, 2) for name, svc in started.items()},
     )
     ordered = {name: started[name] for name in component_names(endpoints)}

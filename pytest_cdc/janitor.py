@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from cdc_support.mysql.source import MySqlAddress, connect, parse_dsn
 from cdc_support.naming import MAX_IDENTIFIER, scenario_name
 from cdc_support.postgres.source import drop_slot
-from pytest_cdc.errors import BackendNotAvailable
 from pytest_cdc.stack import Stack
 
 __all__ = [
@@ -98,9 +98,12 @@ def mysql_scenario_database(stack: Stack, name: str) -> Iterator[MySqlDatabase]:
     """Create database `name` on the stack's MySQL/MariaDB server; drop it on exit."""
     ep = stack.endpoints
     if not ep.mysql_dsn:
-        raise BackendNotAvailable(
-            f"the {stack.info.backend} stack has no MySQL/MariaDB server; "
-            "use --cdc-backend=native (MariaDB) or give mysql_dsn to the external backend"
+        raise pytest.fail.Exception(  # a test that needs MySQL fails in one line
+            f"the {stack.info.backend} stack has no MySQL/MariaDB server: with "
+            "--cdc-backend=external give --cdc-mysql-dsn=mysql://USER:PASSWORD@HOST:PORT/ (or "
+            "mysql_dsn in the --cdc-endpoints file), or start the stack with `cdc-spec up` "
+            "without --components; or use --cdc-backend=native",
+            pytrace=False,
         )
     admin = parse_dsn(ep.mysql_dsn)
     with connect(admin) as conn, conn.cursor() as cur:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -36,21 +33,6 @@ def test_a(cdc_stack):
 def test_b(cdc_stack):
     signal.pause()
 """
-
-
-@pytest.fixture
-def run_tmpdir() -> Iterator[Path]:
-    """A TMPDIR for one pytest run, usable by the database users like /tmp; whatever a
-    failed test leaves of the run is killed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="cdc-xdist-run-"))
-    path.chmod(0o1777)
-    yield path
-    for proc in processes_mentioning(str(path)):
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _brokers(tmpdir: Path) -> set[int]:

@@ -183,3 +183,22 @@ def test_a_bad_value_is_one_usage_line_naming_the_option(
     assert len(errors) == 1, errors
     result.stderr.fnmatch_lines([message])
     assert "s3cr3t" not in result.stderr.str()
+
+
+def test_a_catalog_database_that_does_not_answer_fails_the_test_in_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_iceberg(iceberg_warehouse): pass")
+    uri = "postgresql+psycopg://app:s3cr3t@127.0.0.1:1/db"  # port 1: refused on loopback
+    result = pytester.runpytest_subprocess(f"--cdc-iceberg-catalog-uri={uri}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "--cdc-iceberg-catalog-uri (from command line): the catalog database "
+            "postgresql+psycopg://app:***@127.0.0.1:1/db does not answer (*): start it or "
+            "fix the URI"
+        ]
+    )
+    shown = result.stdout.str()
+    assert "During handling" not in shown and "sqlalche.me" not in shown, shown
+    assert "s3cr3t" not in result.stdout.str()

@@ -7,19 +7,15 @@ line, so scanning for it finds whatever the run leaves behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from cdc_support.waiting import wait_until
@@ -99,21 +95,6 @@ def test_stop_finds_unrecorded_processes_by_dir_waits_then_removes_it(tmp_path: 
 
 
 # --- real runs -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def run_tmpdir() -> Iterator[Path]:
-    """A TMPDIR for one pytest run, usable by the database users like /tmp; whatever a
-    failed test leaves of the run is killed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="cdc-signal-run-"))
-    path.chmod(0o1777)
-    yield path
-    for proc in processes_mentioning(str(path)):
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _start_run(project: Path, tmpdir: Path, test: str, *args: str) -> subprocess.Popen[bytes]:

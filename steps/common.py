@@ -22,7 +22,7 @@ def fresh_source_table(table: str, pg_conn: PgConnection) -> PostgresTable:
     return source_table
 
 
-@given(parsers.parse("{count:d} {table} generated with seed {seed:d}"))
+@given(parsers.parse("{count:d} {table:w} generated with seed {seed:d}"))
 def seed_rows(source_table: PostgresTable, count: int, table: str, seed: int) -> None:
     """Bulk-load generated rows with COPY."""
     assert table == source_table.name, f"the scenario's table is {source_table.name}, not {table}"

@@ -4,6 +4,8 @@
 #   2. Kafka, Kafka Connect and Debezium jars from Maven Central -> runtime/dist/
 #   3. a virtualenv (.venv) with cdc-spec installed editable, with dev extras
 #   4. the Allure 3 report CLI from npm -> node_modules/
+#   5. the docker backend (skip with CDC_SETUP_DOCKER=0): a Docker engine, the debian:bookworm-slim
+#      base image and Compose v2 (runtime/engine.sh setup), then the cdc-spec images
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,5 +67,13 @@ else
   npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "allure $(node_modules/.bin/allure --version 2>/dev/null || echo '?')"
+
+if [ "${CDC_SETUP_DOCKER:-1}" = 0 ]; then
+  step "docker backend (engine, base image, Compose v2, images): skipped (CDC_SETUP_DOCKER=0)"
+else
+  bash runtime/engine.sh setup
+  step "cdc-spec images (docker build, reused while their inputs are unchanged)"
+  .venv/bin/python -m pytest_cdc.stack.docker.images build
+fi
 
 step "setup done"

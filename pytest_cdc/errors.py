@@ -24,6 +24,10 @@ class RuntimeMissing(CdcSetupError):
     """A binary or jar the native backend needs is not installed."""
 
 
+class ImagesMissing(CdcSetupError):
+    """A docker image of the stack is not built (or its inputs changed); names `make setup`."""
+
+
 class TempDirUnusable(CdcSetupError):
     """The temp dir cannot hold the stack: the database users cannot enter or write it."""
 

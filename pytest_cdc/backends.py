@@ -1,4 +1,4 @@
-"""Choosing a stack backend by name and starting it (native and external now; docker later).
+"""Choosing a stack backend by name (`auto` resolved here) and starting it.
 
 `open_stack` is the one way a stack is started: the plugin's session state and `make bench`
 both call it.
@@ -6,53 +6,31 @@ both call it.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-from pytest_cdc.errors import BackendNotAvailable
-from pytest_cdc.options import ExternalSettings, Setting
+from pytest_cdc.options import ExternalSettings, Setting, check_backend
 from pytest_cdc.stack.base import Backend, Progress, Stack
 
 
-def docker_engine_answers() -> bool:
-    """True when a Docker engine answers `docker info` within a few seconds."""
-    if not shutil.which("docker") or not (
-        os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()
-    ):
-        return False
-    try:
-        result = subprocess.run(["docker", "info"], capture_output=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
 def effective_backend(setting: Setting) -> tuple[str, str]:
-    """The backend that will run and why, e.g. ("native", "auto: no Docker engine")."""
+    """The backend that will run and why, e.g. ("native", "auto (from default): no Docker
+    engine answers"). `auto` is docker when an engine answers and the images are built."""
     if setting.value != "auto":
         return setting.value, f"from {setting.source}"
-    if docker_engine_answers():
-        return "native", f"auto (from {setting.source}): docker backend not available yet"
-    return "native", f"auto (from {setting.source}): no Docker engine answers"
+    from pytest_cdc.stack.docker.engine import docker_engine_answers
 
+    auto = f"auto (from {setting.source})"
+    if not docker_engine_answers():
+        return "native", f"{auto}: no Docker engine answers"
+    from pytest_cdc.stack.docker.images import missing_images
 
-class UnavailableBackend(Backend):
-    """A backend this version cannot run yet: no versions, and starting it says so."""
-
-    def __init__(self, name: str, source: str) -> None:
-        self.name = name
-        self.source = source
-
-    def versions(self) -> dict[str, str]:
-        return {}
-
-    def start(self, progress: Progress) -> Stack:
-        raise BackendNotAvailable(
-            f"cdc backend {self.name!r} ({self.source}) is not available yet in this version of "
-            "cdc-spec; use --cdc-backend=native (PostgreSQL, Kafka and Connect as local processes)."
+    missing = missing_images()
+    if missing:
+        return "native", (
+            f"{auto}: Docker engine answers but images missing: {', '.join(missing)}; "
+            "run make setup"
         )
+    return "docker", f"{auto}: Docker engine answers and the cdc-spec images are built"
 
 
 def backend_for(
@@ -64,17 +42,20 @@ def backend_for(
 ) -> Backend:
     """The backend object for a resolved `--cdc-backend` setting (`auto` resolved here);
     ``external``: where an external stack's endpoints come from (default: the `cdc-spec up`
-    record); ``with_mysql=False``: a native stack without MariaDB."""
+    record); ``with_mysql=False``: a native or docker stack without MariaDB."""
     name, why = effective_backend(setting)
     if name == "native":
         from pytest_cdc.stack.native import NativeBackend
 
         return NativeBackend(runtime_dir, why, with_mysql=with_mysql)
-    if name == "external":
-        from pytest_cdc.stack.external import ExternalBackend
+    if name == "docker":
+        from pytest_cdc.stack.docker.stack import DockerBackend
 
-        return ExternalBackend(external or ExternalSettings(), why)
-    return UnavailableBackend(name, why)
+        return DockerBackend(why, with_mysql=with_mysql)
+    check_backend(setting)  # a usage error listing the allowed names
+    from pytest_cdc.stack.external import ExternalBackend
+
+    return ExternalBackend(external or ExternalSettings(), why)
 
 
 def open_stack(
@@ -85,5 +66,5 @@ def open_stack(
     *,
     with_mysql: bool = True,
 ) -> Stack:
-    """Start the stack of the chosen backend (a usage error for backends not built yet)."""
+    """Start the stack of the chosen backend (CdcSetupError naming the fix when it cannot)."""
     return backend_for(setting, runtime_dir, external, with_mysql=with_mysql).start(progress)

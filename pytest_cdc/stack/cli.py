@@ -2,7 +2,9 @@
 
 ``up`` starts a stack in the background (progress as the plugin prints it), records it (see
 :mod:`pytest_cdc.stack.record`) and prints its endpoints, passwords as ``***``; ``status``
-probes each recorded service; ``down`` stops them and waits until every process is gone.
+probes each recorded service; ``down`` stops them and waits until every process is gone,
+then removes the cdc-spec containers left by docker stacks whose run is gone (found by label:
+Ryuk cannot run here).
 
 Exit status: 0 done (also `up` when a stack is already up and `down` when none is); 1 `status`
 with a service down, a stale record or no stack up, and a failure of what a command ran;
@@ -108,7 +110,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--backend",
         choices=UP_BACKENDS,
-        help="how to run it (default: env CDC_BACKEND, else auto = native for now)",
+        help="how to run it (default: env CDC_BACKEND, else auto = docker when an engine "
+        "answers and the images are built, else native)",
     )
     up.add_argument(
         "--components",
@@ -138,7 +141,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         down_command,
         "stop the stack and wait until every process is gone",
         description="Stop every recorded process, wait until all are gone, remove the stack's "
-        "files and the record. Exit 0 also when no stack is up.",
+        "files and the record; then remove the containers of docker stacks whose run is gone "
+        "(killed, or left running by --cdc-keep-stack). Exit 0 also when no stack is up.",
     )
     generate = _command(
         commands,
@@ -235,7 +239,7 @@ def up_command(args: argparse.Namespace) -> int:
         try:
             records.save(record, path)
         except BaseException:
-            records.stop_recorded(record)
+            _stop_lines(record)
             raise
     _say(f"cdc: stack up ({record.backend}), recorded in {path}:")
     for key, value in record.endpoints.as_dict().items():
@@ -245,14 +249,39 @@ def up_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_lines(record: records.StackRecord) -> list[str]:
+    """Stop a recorded stack: a native one's processes, a docker one's containers."""
+    if record.backend != "docker":
+        return records.stop_recorded(record)
+    from pytest_cdc.stack.docker.cleanup import remove_stack_in
+
+    return remove_stack_in(Path(record.workdir))
+
+
 def _stop(record: records.StackRecord, path: Path) -> None:
+    from pytest_cdc.errors import CdcSetupError
+
     try:
-        lines = records.stop_recorded(record)
-    except RuntimeError as exc:
+        lines = _stop_lines(record)
+    except (RuntimeError, CdcSetupError) as exc:
         raise CommandError(f"{exc}: {path} is kept; try again", EXIT_FAILED) from None
     for line in lines:
         _say(f"cdc:   {line}")
     records.remove(path)
+
+
+def _remove_leftover_containers() -> list[str]:
+    """Remove the containers of docker stacks whose run is gone, when an engine answers."""
+    from pytest_cdc.stack.docker.engine import docker_engine_answers
+
+    if not docker_engine_answers():
+        return []
+    from pytest_cdc.stack.docker.cleanup import remove_orphans
+
+    try:
+        return remove_orphans(include_detached=True)
+    except RuntimeError as exc:
+        raise CommandError(f"{exc}; try again", EXIT_FAILED) from None
 
 
 def _address(component: str, record: records.StackRecord) -> str:
@@ -301,12 +330,15 @@ def down_command(args: argparse.Namespace) -> int:
     path = records.record_path()
     with records.locked(path, waiting=f"cdc: waiting for another cdc-spec up/down ({path})"):
         record = records.load(path)
-        if record is None:
-            _say(f"no stack is up (no record at {path}): nothing to stop")
-            return 0
-        _say(f"cdc: stopping the {record.describe()}")
-        _stop(record, path)
-    _say(f"cdc: stack stopped, {path} removed")
+        if record is not None:
+            _say(f"cdc: stopping the {record.describe()}")
+            _stop(record, path)
+            _say(f"cdc: stack stopped, {path} removed")
+        leftovers = _remove_leftover_containers()
+    for line in leftovers:
+        _say(f"cdc: {line} (its run is gone)")
+    if record is None and not leftovers:
+        _say(f"no stack is up (no record at {path}): nothing to stop")
     return 0
 
 

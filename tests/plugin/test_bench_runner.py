@@ -59,11 +59,14 @@ def test_the_runner_opens_its_stack_through_the_plugins_seam(monkeypatch, tmp_pa
     assert (setting.value, setting.source) == ("native", "make bench --backend")
 
 
-def test_a_backend_not_built_yet_is_one_line_from_the_runner(capsys, monkeypatch, tmp_path) -> None:
+def test_a_backend_that_cannot_run_is_one_line_from_the_runner(
+    capsys, monkeypatch, tmp_path
+) -> None:
     monkeypatch.delenv("CDC_BACKEND", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     assert bench.main(["--only", "binlog", "--backend", "docker", "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "cdc backend 'docker' (from make bench --backend) is not available yet" in err
+    assert "the docker backend (from make bench --backend) needs a Docker engine" in err
     assert len(err.strip().splitlines()) == 1
 
 

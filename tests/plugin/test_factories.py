@@ -95,14 +95,15 @@ other_stack = factories.cdc_stack(backend="{backend}")
 
 
 def test_a_stack_fixture_of_another_backend_starts_it_through_the_backend_seam(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path}/no-engine.sock")  # it says so
     pytester.makeconftest(OTHER_BACKEND.format(backend="docker"))
     pytester.makepyfile("def test_other(other_stack):\n    pass\n")
     result = pytester.runpytest_subprocess("--cdc-backend=native")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*cdc backend 'docker' (from factories.cdc_stack(backend='docker'))*not available yet*"]
+        ["*the docker backend (from factories.cdc_stack(backend='docker')) needs a Docker engine*"]
     )
     assert "Traceback" not in result.stdout.str()
 

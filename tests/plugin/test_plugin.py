@@ -21,14 +21,17 @@ def _no_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CDC_RUNTIME_DIR", raising=False)
 
 
-def test_header_names_backend_source_and_versions(pytester: pytest.Pytester) -> None:
+def test_header_names_backend_source_and_versions(pytester: pytest.Pytester, monkeypatch) -> None:
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--cdc-backend=native")
     result.stdout.fnmatch_lines(
         ["cdc: backend=native (from command line), kafka=4.*debezium=*postgres=*mariadb=1*"]
     )
     result.assert_outcomes(passed=1)
-    pytester.runpytest().stdout.fnmatch_lines(["cdc: backend=native (auto (from default): *"])
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path}/no-engine.sock")
+    pytester.runpytest().stdout.fnmatch_lines(
+        ["cdc: backend=native (auto (from default): no Docker engine answers), kafka=4.*"]
+    )
 
 
 def test_ini_then_env_then_command_line(pytester: pytest.Pytester, monkeypatch) -> None:
@@ -56,7 +59,7 @@ def test_the_header_asks_the_backend_object_for_versions(pytester, monkeypatch) 
     result = pytester.runpytest_inprocess("--cdc-backend=native")
     result.stdout.fnmatch_lines(["cdc: backend=native (from command line), kafka=K, extra=E"])
     docker = pytester.runpytest_inprocess("--cdc-backend=docker")
-    docker.stdout.fnmatch_lines(["cdc: backend=docker (from command line)"])
+    docker.stdout.fnmatch_lines(["cdc: backend=docker (from command line)*"])
 
 
 def test_the_stack_package_exports_what_users_import() -> None:
@@ -67,11 +70,20 @@ def test_the_stack_package_exports_what_users_import() -> None:
     assert pytest_cdc.stack.Endpoints is cdc_support.endpoints.Endpoints
 
 
-def test_backend_not_built_yet_says_so(pytester: pytest.Pytester) -> None:
+def test_docker_without_an_engine_says_so_and_names_make_setup(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path}/no-engine.sock")
     pytester.makepyfile(USES_STACK)
     result = pytester.runpytest("--cdc-backend=docker")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*cdc backend 'docker'*not available yet*--cdc-backend=native*"])
+    message = "the docker backend (from command line) needs a Docker engine and none answers at "
+    message += f"unix://{pytester.path}/no-engine.sock: run `make setup` (it starts one), or use "
+    message += "--cdc-backend=native"
+    result.stdout.fnmatch_lines(
+        [f"cdc: backend=docker (from command line); runtime NOT READY: {message}"]
+    )
+    result.stdout.fnmatch_lines([message])
 
 
 def test_missing_jars_name_make_setup(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,294 @@
+"""DockerBackend and DockerStack: PostgreSQL, MariaDB, Kafka and Connect as containers.
+
+The containers run the cdc-spec images (:mod:`.images`) on the host network, each service
+bound to 127.0.0.1 on a free port given in its environment, so the endpoints look exactly
+like the native stack's. Passwords are generated per stack and written to ``credentials.json``
+(mode 0600) in the stack's temp dir. Every container is labelled with the stack's session
+(:func:`.containers.labels_for`) and removed by `close()`, also after a failed or interrupted
+start; what a killed run leaves behind is removed as an orphan when the next stack starts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from cdc_support.endpoints import Endpoints
+from pytest_cdc.stack.base import Backend, Progress, Stack, StackInfo, component_names
+from pytest_cdc.stack.docker import cleanup, images
+from pytest_cdc.stack.docker.containers import (
+    SESSION_LABEL,
+    Cancelled,
+    ServiceContainer,
+    labels_for,
+)
+from pytest_cdc.stack.docker.engine import engine_client, require_engine
+from pytest_cdc.stack.native.mariadb import ADMIN_USER, CDC_USER, mysql_dsn
+from pytest_cdc.stack.native.postgres import REPLICATION_ROLE, SUPERUSER, postgres_dsn
+from pytest_cdc.stack.native.stack import _free_ports, write_credentials
+from pytest_cdc.stack.native.stop import record_processes
+from pytest_cdc.stack.probes import endpoint_probes
+
+HOST = "127.0.0.1"
+VERSIONS_LABEL = "org.cdc-spec.component-versions"
+"""Image label: JSON of the versions the image runs, e.g. {"postgres": "15.14"}."""
+VERSION_ORDER = ("kafka", "connect", "debezium", "postgres", "mariadb")
+"""The header's order (the native backend's)."""
+
+
+def stack_images(*, with_mysql: bool = True) -> tuple[str, ...]:
+    """The images a stack runs, by short name, in start order."""
+    return ("postgres", *(("mariadb",) if with_mysql else ()), "kafka", "connect")
+
+
+class DockerBackend(Backend):
+    """The docker backend: the cdc-spec images on the local Docker engine."""
+
+    name = "docker"
+
+    def __init__(self, source: str, *, with_mysql: bool = True) -> None:
+        self.source = source
+        self.with_mysql = with_mysql
+
+    def versions(self) -> dict[str, str]:
+        """Component versions from the images' labels (no container starts); EngineUnavailable
+        or ImagesMissing, naming `make setup`, when the stack cannot run."""
+        require_engine(f"the docker backend ({self.source})")
+        found: dict[str, str] = {}
+        for name in stack_images(with_mysql=self.with_mysql):
+            labels = engine_client().images.get(images.image_ref(name)).labels or {}
+            found.update(json.loads(labels.get(VERSIONS_LABEL) or "{}"))
+        order = [key for key in VERSION_ORDER if key in found]
+        return {key: found[key] for key in [*order, *sorted(set(found) - set(order))]}
+
+    def start(self, progress: Progress) -> DockerStack:
+        """Start the containers (see `start_docker_stack`)."""
+        return start_docker_stack(
+            backend_source=self.source, progress=progress, with_mysql=self.with_mysql
+        )
+
+
+class DockerStack(Stack):
+    """A running docker stack; `close()` removes every container and the temp dir."""
+
+    def __init__(
+        self,
+        session: str,
+        workdir: Path,
+        containers: dict[str, ServiceContainer],
+        endpoints: Endpoints,
+        info: StackInfo,
+    ) -> None:
+        self.session = session
+        self.workdir = workdir
+        self.containers = containers
+        self.endpoints = endpoints
+        self.info = info
+
+    def _container(self, component: str) -> ServiceContainer:
+        try:
+            return self.containers[component]
+        except KeyError:
+            raise ValueError(
+                f"unknown component {component!r}; this stack has: {', '.join(self.containers)}"
+            ) from None
+
+    def restart(self, component: str) -> None:
+        """Restart one component's container, keeping its data; wait until it answers."""
+        self._container(component).restart()
+
+    def kill(self, component: str) -> None:
+        """SIGKILL one component's container (`restart` starts it again)."""
+        self._container(component).kill()
+
+    def logs(self, component: str, lines: int = 50) -> str:
+        """The last lines a component's container logged."""
+        return self._container(component).logs(lines)
+
+    def detach(self) -> str:
+        """Leave the containers running after this session (--cdc-keep-stack); returns the
+        shell command that removes them and the stack's temp dir."""
+        record_processes(self.workdir, self.containers)  # `cdc-spec status` sees them run
+        (self.workdir / cleanup.DETACHED).touch()  # not an orphan when this process exits
+        self.containers = {}
+        return remove_command(self.session, self.workdir)
+
+    def close(self) -> None:
+        """Remove every container (each is attempted even if one fails), then any other
+        container of the session, then the temp dir."""
+        errors = remove_all(self.session, self.containers.values())
+        self.containers = {}
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if errors:
+            raise RuntimeError("removing the docker stack: " + "; ".join(errors))
+
+
+def remove_command(session: str, workdir: Path) -> str:
+    """The shell command that removes a session's containers and its temp dir."""
+    return (
+        f"docker rm -f -v $(docker ps -aq --filter label={SESSION_LABEL}={session}) "
+        f"&& rm -rf {workdir}"
+    )
+
+
+def remove_all(session: str, containers: Iterable[ServiceContainer]) -> list[str]:
+    """Remove the given containers, then whatever else carries the session's label (one
+    created while the start was interrupted); what failed, one entry per container."""
+    errors = []
+    for container in reversed(list(containers)):
+        try:
+            container.remove()
+        except Exception as exc:
+            errors.append(f"{container.component}: {exc}")
+    try:
+        cleanup.remove_containers(session)
+    except Exception as exc:
+        errors.append(f"session {session}: {exc}")
+    return errors
+
+
+def start_docker_stack(
+    *,
+    backend_source: str = "default",
+    progress: Progress = print,
+    timeout: float = 120.0,
+    base_temp: Path | None = None,
+    with_mysql: bool = True,
+) -> DockerStack:
+    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; remove every container
+    on failure or interruption. ``with_mysql=False`` leaves MariaDB out.
+
+    Passwords are generated here, written to ``credentials.json`` (mode 0600) in the stack's
+    temp dir and passed to the containers in their environment; never printed.
+    """
+    require_engine(f"the docker backend ({backend_source})")
+    refs = {name: images.image_ref(name) for name in stack_images(with_mysql=with_mysql)}
+    versions = DockerBackend(backend_source, with_mysql=with_mysql).versions()
+    for line in cleanup.remove_orphans():
+        progress(f"cdc: {line} (left by a run that is gone)")
+    session = secrets.token_hex(6)
+    passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
+    ports = dict(zip(("pg", "my", "kafka", "controller", "connect"), _free_ports(5), strict=True))
+    env = _environment(ports, passwords)
+    cancel = threading.Event()
+    containers: dict[str, ServiceContainer] = {}
+    workdir = Path(tempfile.mkdtemp(prefix=cleanup.WORKDIR_PREFIX, dir=base_temp))
+    t0 = time.monotonic()
+    try:
+        credentials = workdir / "credentials.json"
+        endpoints = _endpoints(ports, passwords, credentials, with_mysql=with_mysql)
+        probes = endpoint_probes(endpoints)
+        for name in component_names(endpoints):
+            containers[name] = ServiceContainer(
+                name,
+                refs[name],
+                env=env[name],
+                labels=labels_for(session, name, str(workdir)),
+                probe=probes[name],
+                timeout=timeout,
+                name=f"cdc-spec-{session}-{name}",
+                cancel=cancel,
+            )
+        progress(f"cdc: starting docker stack (session {session}) in {workdir}")
+        _start_together([c for n, c in containers.items() if n != "connect"], cancel, progress)
+        _start(containers["connect"], progress)
+        write_credentials(credentials, endpoints)
+    except BaseException:
+        cancel.set()
+        remove_all(session, containers.values())
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    progress(f"cdc: docker stack ready in {time.monotonic() - t0:.1f}s")
+    info = StackInfo(
+        backend="docker",
+        backend_source=backend_source,
+        versions=versions,
+        start_seconds={n: round(c.start_seconds or 0.0, 2) for n, c in containers.items()},
+    )
+    return DockerStack(session, workdir, containers, endpoints, info)
+
+
+def _endpoints(
+    ports: dict[str, int], passwords: dict[str, str], credentials: Path, *, with_mysql: bool
+) -> Endpoints:
+    """Where the containers answer (on the host network: the native stack's shape)."""
+    return Endpoints(
+        postgres_dsn=postgres_dsn(ports["pg"], password=passwords["pg"]),
+        kafka_bootstrap=f"{HOST}:{ports['kafka']}",
+        connect_url=f"http://{HOST}:{ports['connect']}",
+        postgres_host=HOST,
+        postgres_port=ports["pg"],
+        postgres_user=SUPERUSER,
+        postgres_password=passwords["pg"],
+        postgres_cdc_user=REPLICATION_ROLE,
+        postgres_cdc_password=passwords["pg_cdc"],
+        mysql_dsn=mysql_dsn(ports["my"], ADMIN_USER, passwords["root"]) if with_mysql else None,
+        mysql_host=HOST,
+        mysql_port=ports["my"],
+        mysql_cdc_user=CDC_USER,
+        mysql_cdc_password=passwords["cdc"] if with_mysql else "",
+        credentials_file=str(credentials),
+    )
+
+
+def _environment(ports: dict[str, int], passwords: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each image's environment (see docker/ and the contract of the images)."""
+    return {
+        "postgres": {
+            "PGPORT": str(ports["pg"]),
+            "POSTGRES_PASSWORD": passwords["pg"],
+            "CDC_REPLICATION_PASSWORD": passwords["pg_cdc"],
+        },
+        "mariadb": {
+            "MARIADB_PORT": str(ports["my"]),
+            "MARIADB_ROOT_PASSWORD": passwords["root"],
+            "MARIADB_CDC_PASSWORD": passwords["cdc"],
+        },
+        "kafka": {
+            "KAFKA_PORT": str(ports["kafka"]),
+            "KAFKA_CONTROLLER_PORT": str(ports["controller"]),
+        },
+        "connect": {
+            "CONNECT_PORT": str(ports["connect"]),
+            "KAFKA_BOOTSTRAP": f"{HOST}:{ports['kafka']}",
+        },
+    }
+
+
+def _start(container: ServiceContainer, progress: Progress) -> ServiceContainer:
+    progress(f"cdc:   {container.component}: starting ({container.image})")
+    container.start()
+    progress(
+        f"cdc:   {container.component}: ready in {container.start_seconds:.1f}s "
+        f"(container {container.short_id})"
+    )
+    return container
+
+
+def _start_together(
+    containers: list[ServiceContainer], cancel: threading.Event, progress: Progress
+) -> None:
+    """Start the containers in parallel; on the first failure (or Ctrl-C/SIGTERM) the others
+    stop waiting, and the failure (not a cancelled wait) is raised."""
+    pool = ThreadPoolExecutor(max_workers=len(containers), thread_name_prefix="cdc-docker")
+    futures: list[Future[ServiceContainer]] = []
+    try:
+        futures = [pool.submit(_start, c, progress) for c in containers]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() for f in done):
+            cancel.set()
+            wait(futures)
+            errors = [f.exception() for f in futures if f.exception() is not None]
+            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])  # type: ignore[misc]
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)

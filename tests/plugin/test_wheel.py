@@ -129,10 +129,24 @@ def test_installed_wheel_without_runtime_dir_says_so_in_one_line(
     installed: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "test_uses_stack.py").write_text("def test_it(cdc_stack):\n    pass\n")
-    result = _run_pytest(installed, tmp_path)
+    result = _run_pytest(installed, tmp_path, "--cdc-backend=native")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     message = [line for line in output.splitlines() if "no runtime dir: " in line]
     assert message, output
     assert "make setup" in message[0] and "--cdc-runtime-dir=" in message[0], message
     assert "Traceback" not in output and "runtime.py:" not in output, output
+
+
+def test_installed_wheel_runs_the_docker_backend_without_a_runtime_dir(
+    installed: Path, tmp_path: Path
+) -> None:
+    """The images `make setup` built are found by the project version: no checkout needed."""
+    (tmp_path / "test_uses_stack.py").write_text(
+        "def test_it(cdc_stack):\n    assert cdc_stack.info.backend == 'docker'\n"
+    )
+    result = _run_pytest(installed, tmp_path, "--cdc-backend=docker")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "cdc: backend=docker (from command line)" in output, output
+    assert "cdc: stack stopped" in output, output

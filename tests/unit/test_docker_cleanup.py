@@ -97,3 +97,10 @@ def test_only_a_docker_stack_dir_is_removed_with_its_orphans(tmp_path: Path) -> 
     mine = tmp_path / "cdc-docker-abc"
     (mine / "sub").mkdir(parents=True)
     assert cleanup._remove_workdir(mine) and not mine.exists()
+
+
+def test_a_sink_workers_folder_is_removed_with_its_orphaned_container(tmp_path: Path) -> None:
+    """A sink container labels its folder: a run killed with SIGKILL leaves neither behind."""
+    sink_dir = tmp_path / "cdc-sink-scenario-x1y2"
+    sink_dir.mkdir()
+    assert cleanup._remove_workdir(sink_dir) and not sink_dir.exists()

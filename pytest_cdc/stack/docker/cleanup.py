@@ -33,6 +33,8 @@ from pytest_cdc.stack.docker.engine import engine_client
 DETACHED = "detached"
 """A file in a stack's dir saying the stack was left running on purpose."""
 WORKDIR_PREFIX = "cdc-docker-"
+SINK_DIR_PREFIX = "cdc-sink-"
+"""A sink worker's folder (pytest_cdc.fixtures.sinks), removed with its orphaned container."""
 """The docker stack's temp dir name starts so (only such dirs are removed with orphans)."""
 
 
@@ -132,8 +134,8 @@ def remove_stack_in(workdir: Path) -> list[str]:
 
 
 def _remove_workdir(path: Path) -> bool:
-    """Remove a docker stack's temp dir (only a dir named like one)."""
-    if not path.name.startswith(WORKDIR_PREFIX) or not path.is_dir():
+    """Remove a docker stack's temp dir or a sink worker's folder (only a dir named like one)."""
+    if not path.name.startswith((WORKDIR_PREFIX, SINK_DIR_PREFIX)) or not path.is_dir():
         return False
     shutil.rmtree(path, ignore_errors=True)
     return not path.exists()

@@ -41,7 +41,8 @@ OWNER_START_LABEL = LABEL_PREFIX + "owner-start"
 """The owner's process start time: a reused pid is not the owner."""
 HOST_LABEL = LABEL_PREFIX + "host"
 WORKDIR_LABEL = LABEL_PREFIX + "workdir"
-"""The stack's temp dir (credentials.json), removed with an orphaned stack."""
+"""The stack's temp dir (credentials.json) or a sink worker's folder, removed with its
+orphaned container."""
 STOP_SECONDS = 30
 """How long a restart waits for the stop signal before SIGKILL."""
 LOG_TAIL = 25

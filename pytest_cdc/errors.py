@@ -9,10 +9,6 @@ class CdcUsageError(pytest.UsageError):
     """A bad option or ini value; the message lists what is allowed."""
 
 
-class BackendNotAvailable(CdcUsageError):
-    """The chosen backend cannot run here (not built yet, or no engine)."""
-
-
 class CdcSetupError(RuntimeError):
     """The machine is not ready for the stack; the one-line message names the fix.
 

@@ -119,6 +119,20 @@ def test_setup_with_an_answering_engine_changes_nothing() -> None:
     assert took < 30, f"setup on a ready engine took {took:.1f} s"
 
 
+def test_setup_gives_the_containers_of_its_engine_the_cpu_weight_of_16_host_processes() -> None:
+    """By default all containers together weigh as much as one host process under load."""
+    shares = Path("/sys/fs/cgroup/cpu/docker/cpu.shares")
+    before = shares.read_text().strip() if shares.exists() else None
+    setup = _engine(dict(os.environ), "setup")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    ours = "started by cdc-spec" in _engine(dict(os.environ), "status").stdout
+    if not ours or not Path("/sys/fs/cgroup/cpu").is_dir():  # a user's engine, or cgroup v2
+        assert (shares.read_text().strip() if shares.exists() else None) == before
+        return
+    assert shares.read_text().strip() == "16384"
+    assert f"containers' CPU weight: {shares.parent}/cpu.shares = 16384" in setup.stdout
+
+
 def test_start_status_stop_a_second_engine(own_engine: tuple[dict[str, str], Path]) -> None:
     env, where = own_engine
     sock = f"{where}/docker.sock"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cdc_support.endpoints import Endpoints
 
@@ -99,6 +100,43 @@ class Stack(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.info.backend} kafka={self.kafka_bootstrap}>"
+
+
+class Service(Protocol):
+    """One running component of a stack started here: a process or a container."""
+
+    def restart(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def logs(self, lines: int = 50) -> str: ...
+
+
+class ServicesStack(Stack):
+    """A stack whose components are services started here (native processes, containers):
+    `restart`, `kill` and `logs` go to the service of that name."""
+
+    services: Mapping[str, Service]
+
+    def _service(self, component: str) -> Service:
+        try:
+            return self.services[component]
+        except KeyError:
+            raise ValueError(
+                f"unknown component {component!r}; this stack has: {', '.join(self.services)}"
+            ) from None
+
+    def restart(self, component: str) -> None:
+        """Stop and start one component, keeping its data; wait until it answers."""
+        self._service(component).restart()
+
+    def kill(self, component: str) -> None:
+        """SIGKILL one component (`restart` starts it again)."""
+        self._service(component).kill()
+
+    def logs(self, component: str, lines: int = 50) -> str:
+        """The last lines of a component's log."""
+        return self._service(component).logs(lines)
 
 
 class Backend(abc.ABC):

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from cdc_support.endpoints import Endpoints
-from pytest_cdc.stack.base import Backend, Progress, Stack, StackInfo, component_names
+from pytest_cdc.stack.base import Backend, Progress, ServicesStack, StackInfo, component_names
 from pytest_cdc.stack.docker import cleanup, images
 from pytest_cdc.stack.docker.containers import (
     SESSION_LABEL,
@@ -75,7 +75,7 @@ class DockerBackend(Backend):
         )
 
 
-class DockerStack(Stack):
+class DockerStack(ServicesStack):
     """A running docker stack; `close()` removes every container and the temp dir."""
 
     def __init__(
@@ -88,43 +88,28 @@ class DockerStack(Stack):
     ) -> None:
         self.session = session
         self.workdir = workdir
-        self.containers = containers
+        self.services = containers
         self.endpoints = endpoints
         self.info = info
 
-    def _container(self, component: str) -> ServiceContainer:
-        try:
-            return self.containers[component]
-        except KeyError:
-            raise ValueError(
-                f"unknown component {component!r}; this stack has: {', '.join(self.containers)}"
-            ) from None
-
-    def restart(self, component: str) -> None:
-        """Restart one component's container, keeping its data; wait until it answers."""
-        self._container(component).restart()
-
-    def kill(self, component: str) -> None:
-        """SIGKILL one component's container (`restart` starts it again)."""
-        self._container(component).kill()
-
-    def logs(self, component: str, lines: int = 50) -> str:
-        """The last lines a component's container logged."""
-        return self._container(component).logs(lines)
+    @property
+    def containers(self) -> dict[str, ServiceContainer]:
+        """The component containers by name (the stack's services)."""
+        return self.services  # type: ignore[return-value]
 
     def detach(self) -> str:
         """Leave the containers running after this session (--cdc-keep-stack); returns the
         shell command that removes them and the stack's temp dir."""
         record_processes(self.workdir, self.containers)  # `cdc-spec status` sees them run
         (self.workdir / cleanup.DETACHED).touch()  # not an orphan when this process exits
-        self.containers = {}
+        self.services = {}
         return remove_command(self.session, self.workdir)
 
     def close(self) -> None:
         """Remove every container (each is attempted even if one fails), then any other
         container of the session, then the temp dir."""
         errors = remove_all(self.session, self.containers.values())
-        self.containers = {}
+        self.services = {}
         shutil.rmtree(self.workdir, ignore_errors=True)
         if errors:
             raise RuntimeError("removing the docker stack: " + "; ".join(errors))

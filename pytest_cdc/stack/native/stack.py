@@ -14,7 +14,7 @@ import port_for
 
 from cdc_support.endpoints import Endpoints
 from pytest_cdc.process import ServiceProcess
-from pytest_cdc.stack.base import Backend, Progress, Stack, StackInfo, component_names
+from pytest_cdc.stack.base import Backend, Progress, ServicesStack, StackInfo, component_names
 from pytest_cdc.stack.native.kafka import connect_service, kafka_service
 from pytest_cdc.stack.native.mariadb import (
     ADMIN_USER,
@@ -69,7 +69,7 @@ def native_versions(runtime: NativeRuntime, *, with_mysql: bool = True) -> dict[
     return {**runtime.versions(), "mariadb": mariadb_version(find_mariadb()[0])}
 
 
-class NativeStack(Stack):
+class NativeStack(ServicesStack):
     """A running native stack; `close()` stops every process and removes the temp dir."""
 
     def __init__(
@@ -86,26 +86,6 @@ class NativeStack(Stack):
         self.endpoints = endpoints
         self.info = info
         self._keep_files = keep_files
-
-    def _service(self, component: str) -> ServiceProcess:
-        try:
-            return self.services[component]
-        except KeyError:
-            raise ValueError(
-                f"unknown component {component!r}; this stack has: {', '.join(self.services)}"
-            ) from None
-
-    def restart(self, component: str) -> None:
-        """Stop and start one component, keeping its data directory."""
-        self._service(component).restart()
-
-    def kill(self, component: str) -> None:
-        """SIGKILL one component."""
-        self._service(component).kill()
-
-    def logs(self, component: str, lines: int = 50) -> str:
-        """Last lines of a component's log."""
-        return self._service(component).logs(lines)
 
     def detach(self) -> str:
         """Leave the processes running after this interpreter exits (--cdc-keep-stack).

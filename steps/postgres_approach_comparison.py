@@ -143,7 +143,7 @@ def _datatable_rows(datatable: list[list[str]]) -> list[dict[str, str]]:
 
 @then("each approach's events rebuild its source table as its rules say:")
 def rebuilt_as_rules_say(comparison: Comparison, datatable: list[list[str]]) -> None:
-    """Exactly once and equal, or — for polling — every surviving row, plus deleted ones."""
+    """Exactly once and equal, or — for polling — every surviving row, plus deleted rows it saw."""
     for row in _datatable_rows(datatable):
         name, expectation = row["approach"], row["rebuilt table"]
         run, source = comparison.run(name), comparison.tables[name]
@@ -153,7 +153,7 @@ def rebuilt_as_rules_say(comparison: Comparison, datatable: list[list[str]]) -> 
             evidence.attach_json(f"{name}: delivery accounting", report.as_dict())
             assert_tables_equal(source, rebuilt, f"{name}: rebuilt vs source")
             assert report.exactly_once, f"{name}: {report.summary()}"
-        elif expectation.startswith("holds every row's last state"):
+        elif expectation.startswith("holds every surviving row's last state"):
             extra_keys = set(rebuilt) - set(source)
             deleted = {o.key for o in run.operations if o.op == "delete"}
             surviving = {k: rebuilt[k] for k in source if k in rebuilt}
@@ -163,7 +163,9 @@ def rebuilt_as_rules_say(comparison: Comparison, datatable: list[list[str]]) -> 
                 {**check.as_dict(), "deleted rows still in the rebuilt table": len(extra_keys)},
             )
             assert check.ok, f"{name}: {check.summary()}"
-            assert extra_keys and extra_keys <= deleted, (
+            # How many deleted rows it kept depends on whether a poll fell between a row's
+            # insert and its delete: the Hard deletes scenario shows the miss deterministically.
+            assert extra_keys <= deleted, (
                 f"{name}: rows beyond the source should be deleted rows; got {len(extra_keys)} "
                 f"extra, {len(extra_keys - deleted)} of them never deleted"
             )

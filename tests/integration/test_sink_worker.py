@@ -19,7 +19,7 @@ from cdc_support.sinks.dlq import ensure_topic, read_dead_letters
 from cdc_support.sinks.envelopes import customer_changes, produce
 from cdc_support.sinks.worker import SinkWorker
 from cdc_support.workload import NORMALIZERS
-from pytest_cdc.fixtures.sinks import sink_command
+from pytest_cdc.process import cdc_spec_command
 
 
 def _topic(bootstrap: str) -> str:
@@ -135,7 +135,7 @@ def test_cdc_spec_sink_runs_as_a_process_that_stops_on_sigterm_and_dies_on_sigki
 def test_bad_options_exit_with_status_2_and_name_the_allowed_values():
     result = subprocess.run(
         [
-            *sink_command(),
+            *cdc_spec_command(),
             "sink",
             "--bootstrap",
             "x:1",
@@ -182,7 +182,7 @@ def test_the_sink_benchmark_measures_every_variant(cdc_stack, tmp_path):
 def _sink_cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """``cdc-spec sink`` for real; its stderr and exit status."""
     return subprocess.run(
-        [*sink_command(), "sink", *args], capture_output=True, text=True, timeout=timeout
+        [*cdc_spec_command(), "sink", *args], capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -250,3 +250,56 @@ def test_a_missing_topic_is_said_once_and_the_worker_waits_for_it(cdc_stack, sin
     warnings = [line for line in worker.logs(200).splitlines() if "does not exist" in line]
     assert len(warnings) == 1, warnings
     assert topic in warnings[0] and "--require-topic" in warnings[0]
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        (partition,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        return partition.offset
+    finally:
+        consumer.close()
+
+
+def test_an_idle_worker_commits_the_offsets_of_its_last_batches_to_its_group(cdc_stack, tmp_path):
+    """The group's lag must reach 0 once the table has everything, not wait for new records."""
+    import threading
+
+    from cdc_support.waiting import wait_until
+
+    bootstrap = cdc_stack.kafka_bootstrap
+    topic = _topic(bootstrap)
+    total = produce(bootstrap, topic, customer_changes(1500, seed=4, initial_rows=50).records)
+    group = f"g_{uuid.uuid4().hex[:6]}"
+    config = WorkerConfig(
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group,
+        target=_target("delta", tmp_path),
+        batch_size=300,
+        batch_ms=200,
+        offset_commit_ms=2000,
+        commit_log=str(tmp_path / "log.jsonl"),
+    )
+    worker = SinkWorker(config)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: worker.consumed.get((topic, 0), 0),
+            done=lambda offset: offset >= total,
+            timeout=60,
+            expected=f"the worker to apply offsets up to {total}",
+        )
+        wait_until(
+            lambda: _committed(bootstrap, group, topic),
+            done=lambda offset: offset == total,
+            timeout=10,  # the commit interval is 2 s; the worker is idle meanwhile
+            expected=f"group {group} to have committed offset {total} while the worker idles",
+        )
+        assert thread.is_alive(), "the worker stopped: the commit must come from an idle worker"
+    finally:
+        worker.request_stop()
+        thread.join(timeout=30)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make setup: install everything cdc-spec needs on Debian 12, idempotently, printing each step.
-#   1. Debian packages: PostgreSQL (+ wal2json), MariaDB server
+#   1. Debian packages: PostgreSQL (+ wal2json), MariaDB server, Prometheus (never started as a
+#      system service: the stack starts its own, on 127.0.0.1)
 #   2. Kafka, Kafka Connect and Debezium jars from Maven Central -> runtime/dist/
 #   3. a virtualenv (.venv) with cdc-spec installed editable, with dev extras
 #   4. the Allure 3 report CLI from npm -> node_modules/
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(postgresql postgresql-15-wal2json mariadb-server chromium)
+APT_PACKAGES=(postgresql postgresql-15-wal2json mariadb-server chromium prometheus)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
@@ -37,13 +38,22 @@ if [ ${#missing[@]} -eq 0 ]; then
 else
   [ "$(id -u)" -eq 0 ] || die "missing Debian packages ${missing[*]}: run 'sudo apt-get install ${missing[*]}' or make setup as root"
   export DEBIAN_FRONTEND=noninteractive
+  # no package may start its system service (a Prometheus on 0.0.0.0:9090, a cluster on 5432):
+  # policy-rc.d exit 101 tells invoke-rc.d so, for this install only, unless the machine has one
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ "$own_policy" = 0 ] || { rm -f "$policy"; trap - EXIT; }
 fi
 
 step "Kafka, Kafka Connect and Debezium jars (Maven Central -> runtime/dist)"
 mvn -B -q -Dstyle.color=never -f runtime/pom.xml package
-for d in broker connect plugins/debezium-connector-postgres plugins/debezium-connector-mariadb; do
+for d in broker connect agents plugins/debezium-connector-postgres plugins/debezium-connector-mariadb; do
   [ -d "runtime/dist/$d" ] || die "runtime/dist/$d missing after mvn package"
 done
 echo "broker: $(ls runtime/dist/broker | wc -l) jars, connect: $(ls runtime/dist/connect | wc -l) jars, plugins: $(ls runtime/dist/plugins | tr '\n' ' ')"

@@ -2,7 +2,8 @@
 # cdc-spec/connect entrypoint: a Kafka Connect distributed worker with the Debezium plugins and
 # the worker properties of pytest_cdc/stack/native/kafka.py.
 #   cdc-connect                 start (CONNECT_PORT, KAFKA_BOOTSTRAP, CONNECT_GROUP_ID,
-#                               CONNECT_TOPIC_PREFIX)
+#                               CONNECT_TOPIC_PREFIX; METRICS_PORT: the Prometheus JMX
+#                               exporter answers http://127.0.0.1:PORT/metrics)
 #   cdc-connect --print-config  print connect.properties and exit
 #   cdc-connect --health        exit 0 when GET /connectors answers 200
 set -euo pipefail
@@ -11,6 +12,12 @@ KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-127.0.0.1:9092}
 CONNECT_GROUP_ID=${CONNECT_GROUP_ID:-cdc-spec-connect}
 CONNECT_TOPIC_PREFIX=${CONNECT_TOPIC_PREFIX:-_connect}
 CONFIG=/var/lib/kafka/connect.properties
+# The JMX exporter (rules /etc/cdc-spec/jmx.yaml) on 127.0.0.1:$METRICS_PORT when it is set.
+AGENT=()
+if [ -n "${METRICS_PORT:-}" ]; then
+  jars=(/opt/jmx-exporter/jmx_prometheus_javaagent-*.jar) # one, from runtime/dist/agents
+  AGENT=("-javaagent:${jars[-1]}=127.0.0.1:$METRICS_PORT:/etc/cdc-spec/jmx.yaml")
+fi
 
 properties() {
   cat <<PROPERTIES
@@ -59,5 +66,7 @@ case "${1:-}" in
 esac
 properties >"$CONFIG"
 exec java -Xmx1g -XX:+UseSerialGC -Djava.awt.headless=true \
-  -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -cp '/opt/connect/libs/*' \
+  -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -Dcdc.component=connect \
+  -Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager \
+  "${AGENT[@]}" -cp '/opt/connect/libs/*' \
   org.apache.kafka.connect.cli.ConnectDistributed "$CONFIG"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # cdc-spec/kafka entrypoint: a single-node broker in KRaft combined mode with the properties of
 # pytest_cdc/stack/native/kafka.py; storage is formatted on first start.
-#   cdc-kafka                 start (KAFKA_PORT, KAFKA_CONTROLLER_PORT)
+#   cdc-kafka                 start (KAFKA_PORT, KAFKA_CONTROLLER_PORT; METRICS_PORT: the
+#                             Prometheus JMX exporter answers http://127.0.0.1:PORT/metrics)
 #   cdc-kafka --print-config  print server.properties and exit
 #   cdc-kafka --health        exit 0 when the broker's port accepts a TCP connection
 set -euo pipefail
@@ -11,7 +12,15 @@ HOME_DIR=/var/lib/kafka
 DATA_DIR=$HOME_DIR/data
 CONFIG=$HOME_DIR/server.properties
 JAVA=(java -XX:+UseSerialGC -Djava.awt.headless=true
-  -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -cp '/opt/kafka/libs/*')
+  -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -Dcdc.component=kafka
+  -Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager
+  -cp '/opt/kafka/libs/*')
+# The JMX exporter (rules /etc/cdc-spec/jmx.yaml) on 127.0.0.1:$METRICS_PORT when it is set.
+AGENT=()
+if [ -n "${METRICS_PORT:-}" ]; then
+  jars=(/opt/jmx-exporter/jmx_prometheus_javaagent-*.jar) # one, from runtime/dist/agents
+  AGENT=("-javaagent:${jars[-1]}=127.0.0.1:$METRICS_PORT:/etc/cdc-spec/jmx.yaml")
+fi
 
 properties() {
   cat <<PROPERTIES
@@ -59,6 +68,7 @@ properties >"$CONFIG"
 if [ ! -f "$DATA_DIR/meta.properties" ]; then
   "${JAVA[@]}" -Xmx256m kafka.tools.StorageTool format --standalone -t "$(cluster_id)" \
     -c "$CONFIG" >/dev/null
-  echo "cdc-spec/kafka: storage formatted in $DATA_DIR"
+  line='{"timestamp":"%s","level":"INFO","component":"kafka","logger":"cdc-kafka",'
+  printf "$line"'"message":"storage formatted in %s"}\n' "$(date -u +%FT%T.%3NZ)" "$DATA_DIR"
 fi
-exec "${JAVA[@]}" -Xmx768m kafka.Kafka "$CONFIG"
+exec "${JAVA[@]}" "${AGENT[@]}" -Xmx768m kafka.Kafka "$CONFIG"

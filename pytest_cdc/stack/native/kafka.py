@@ -8,12 +8,16 @@ import subprocess
 from pathlib import Path
 
 from pytest_cdc.process import ServiceProcess
+from pytest_cdc.stack.jmx import agent_option
 from pytest_cdc.stack.native.runtime import NativeRuntime
 from pytest_cdc.stack.probes import HttpProbe, KafkaProbe
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 JAVA_EXIT_ON_SIGTERM = 143
 READY_LINE = b"Kafka Server started"
+JUL_TO_LOG4J = "org.apache.logging.log4j.jul.LogManager"
+"""java.util.logging through log4j2 too (log4j-jul): the JMX exporter and the binlog client
+log with it, and every log line must be JSON."""
 
 
 def write_properties(path: Path, props: dict[str, object]) -> Path:
@@ -29,13 +33,29 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 
 
-def _java(runtime: NativeRuntime, classpath: str, heap: str, main: list[str]) -> list[str]:
+def _java(
+    runtime: NativeRuntime,
+    component: str,
+    heap: str,
+    main: list[str],
+    *,
+    metrics_port: int | None = None,
+) -> list[str]:
+    """The JVM command of ``component`` (kafka or connect): its classpath, JSON-lines logging
+    tagged with the component and, given ``metrics_port``, the JMX exporter on 127.0.0.1."""
+    classpath = runtime.broker_classpath if component == "kafka" else runtime.connect_classpath
+    agent = (
+        [] if metrics_port is None else [agent_option(runtime.jmx_agent, component, metrics_port)]
+    )
     return [
         str(runtime.java),
         f"-Xmx{heap}",
         "-XX:+UseSerialGC",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        f"-Djava.util.logging.manager={JUL_TO_LOG4J}",
+        f"-Dcdc.component={component}",
+        *agent,
         "-cp",
         classpath,
         *main,
@@ -43,9 +63,18 @@ def _java(runtime: NativeRuntime, classpath: str, heap: str, main: list[str]) ->
 
 
 def kafka_service(
-    runtime: NativeRuntime, workdir: Path, port: int, controller_port: int, *, timeout: float
+    runtime: NativeRuntime,
+    workdir: Path,
+    port: int,
+    controller_port: int,
+    *,
+    timeout: float,
+    metrics_port: int | None = None,
 ) -> ServiceProcess:
-    """The broker process (storage formatted on first use); `start()` it."""
+    """The broker process (storage formatted on first use); `start()` it.
+
+    ``metrics_port``: the JMX exporter answers ``http://127.0.0.1:PORT/metrics``.
+    """
     logdir = workdir / "kafka-data"
     config = write_properties(
         workdir / "server.properties",
@@ -84,8 +113,8 @@ def kafka_service(
 
     return ServiceProcess(
         "kafka",
-        _java(runtime, runtime.broker_classpath, "768m", ["kafka.Kafka", str(config)]),
-        log_path=workdir / "kafka.log",
+        _java(runtime, "kafka", "768m", ["kafka.Kafka", str(config)], metrics_port=metrics_port),
+        log_path=workdir / "logs" / "kafka.log",
         probe=probe,
         awaited=f"the broker to log {READY_LINE.decode()!r}, then {answers.awaited}",
         timeout=timeout,
@@ -97,7 +126,7 @@ def kafka_service(
 def _format_storage(runtime: NativeRuntime, workdir: Path, config: Path) -> None:
     cmd = _java(
         runtime,
-        runtime.broker_classpath,
+        "kafka",
         "256m",
         [
             "kafka.tools.StorageTool",
@@ -112,13 +141,25 @@ def _format_storage(runtime: NativeRuntime, workdir: Path, config: Path) -> None
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
-    (workdir / "kafka-format.log").write_text(result.stdout + result.stderr)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / "kafka-format.log").write_text(result.stdout + result.stderr)
 
 
 def connect_service(
-    runtime: NativeRuntime, workdir: Path, port: int, bootstrap: str, *, timeout: float
+    runtime: NativeRuntime,
+    workdir: Path,
+    port: int,
+    bootstrap: str,
+    *,
+    timeout: float,
+    metrics_port: int | None = None,
 ) -> ServiceProcess:
-    """The Connect distributed worker with Debezium on plugin.path; `start()` it."""
+    """The Connect distributed worker with Debezium on plugin.path; `start()` it.
+
+    ``metrics_port``: the JMX exporter (Debezium and Connect metrics) answers
+    ``http://127.0.0.1:PORT/metrics``.
+    """
     config = write_properties(
         workdir / "connect.properties",
         {
@@ -152,11 +193,12 @@ def connect_service(
         "connect",
         _java(
             runtime,
-            runtime.connect_classpath,
+            "connect",
             "1g",
             ["org.apache.kafka.connect.cli.ConnectDistributed", str(config)],
+            metrics_port=metrics_port,
         ),
-        log_path=workdir / "connect.log",
+        log_path=workdir / "logs" / "connect.log",
         probe=lambda _: ready.check(),
         awaited=ready.awaited,
         timeout=timeout,

@@ -15,6 +15,8 @@ from pytest_cdc.errors import RuntimeMissing, TempDirUnusable
 from pytest_cdc.options import default_runtime_dir
 
 SETUP_HINT = "run `make setup` in the cdc-spec checkout"
+JMX_AGENT = "jmx_prometheus_javaagent"
+"""The artifact runtime/agents/pom.xml copies into dist/agents/."""
 RUNTIME_DIR_HINT = (
     "--cdc-runtime-dir=CHECKOUT/runtime/dist (or env CDC_RUNTIME_DIR, or ini cdc_runtime_dir)"
 )
@@ -37,6 +39,8 @@ class NativeRuntime:
     plugin_path: Path
     pg_bindir: Path
     runtime_dir: Path
+    jmx_agent: Path
+    """The Prometheus JMX exporter javaagent jar (dist/agents/)."""
 
     def versions(self) -> dict[str, str]:
         """Versions read from jar names and binaries, for the report header."""
@@ -45,6 +49,7 @@ class NativeRuntime:
             "connect": _jar_version(self.runtime_dir / "connect", "connect-runtime") or "?",
             "debezium": _debezium_versions(self.plugin_path),
             "postgres": _pg_version(self.pg_bindir),
+            "jmx_exporter": _jar_version(self.jmx_agent.parent, JMX_AGENT) or "?",
         }
 
 
@@ -68,7 +73,7 @@ def locate_runtime(runtime_dir: Path) -> NativeRuntime:
             raise RuntimeMissing(
                 f"{what} jars not found in {folder}: {SETUP_HINT} "
                 "(it runs `mvn -f runtime/pom.xml package`), or point --cdc-runtime-dir / "
-                "CDC_RUNTIME_DIR at a folder holding broker/, connect/ and plugins/."
+                "CDC_RUNTIME_DIR at a folder holding broker/, connect/, plugins/ and agents/."
             )
     if not (plugins / "debezium-connector-postgres").is_dir():
         raise RuntimeMissing(f"Debezium PostgreSQL connector not found in {plugins}: {SETUP_HINT}.")
@@ -79,7 +84,20 @@ def locate_runtime(runtime_dir: Path) -> NativeRuntime:
         plugin_path=plugins,
         pg_bindir=find_pg_bindir(),
         runtime_dir=runtime_dir,
+        jmx_agent=find_jmx_agent(runtime_dir),
     )
+
+
+def find_jmx_agent(runtime_dir: Path) -> Path:
+    """The JMX exporter javaagent jar in ``runtime_dir``/agents; RuntimeMissing if absent."""
+    agents = runtime_dir / "agents"
+    version = _jar_version(agents, JMX_AGENT)
+    if version is None:
+        raise RuntimeMissing(
+            f"Prometheus JMX exporter agent ({JMX_AGENT}-*.jar) not found in {agents}: "
+            f"{SETUP_HINT} (it runs `mvn -f runtime/pom.xml package`)."
+        )
+    return agents / f"{JMX_AGENT}-{version}.jar"
 
 
 def in_checkout(runtime_dir: Path) -> bool:

@@ -14,5 +14,8 @@ Laid out by source, mirroring ``features/``:
 * :mod:`.mysql` — MySQL/MariaDB connections and the native binlog reader.
 * :mod:`.deltalake` — Delta Lake's Change Data Feed; :mod:`.iceberg` — Iceberg snapshot diffs.
 * :mod:`.sinks` — the ``cdc-spec sink`` worker (Kafka → Delta Lake / Iceberg).
+* :mod:`.observability` — the ``cdc-spec collector`` (slot lag, binlog position, consumer-group
+  lag), a Prometheus query client, the "CDC pipeline" dashboard as data; :mod:`.logs` — JSON
+  log lines.
 * :mod:`.bench` — the benchmarks ``make bench`` runs; :mod:`.cli` — the ``cdc-spec`` command.
 """

@@ -26,6 +26,10 @@ metric                                      type       what
 ``cdc_sink_last_commit_timestamp_seconds``  gauge      when the last commit became visible
 ``cdc_sink_assigned_partitions``            gauge      Kafka partitions this worker holds
 ==========================================  =========  ==========================================
+
+The labelled counters start at 0 for every value above (``DEAD_LETTER_REASONS``,
+``ERROR_STAGES``), so their series exist before the first event and a dashboard or an
+``increase()`` sees the first one.
 """
 
 from __future__ import annotations
@@ -35,7 +39,20 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["SinkMetrics", "parse_metrics"]
+__all__ = ["DEAD_LETTER_REASONS", "ERROR_STAGES", "SinkMetrics", "parse_metrics"]
+
+DEAD_LETTER_REASONS = ("malformed", "bad_value", "table_refused")
+"""Values of ``cdc_sink_dead_letters_total{reason}``."""
+ERROR_STAGES = (
+    "consume",
+    "commit",
+    "commit_conflict",
+    "commit_refused",
+    "kafka_commit",
+    "dead_letter",
+    "maintenance",
+)
+"""Values of ``cdc_sink_errors_total{stage}``."""
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -84,6 +101,10 @@ class SinkMetrics:
             registry=r,
         )
         self.errors = Counter("cdc_sink_errors", "Errors by stage", ["stage"], registry=r)
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason=reason)
+        for stage in ERROR_STAGES:
+            self.errors.labels(stage=stage)
         self.commit_latency = Histogram(
             "cdc_sink_commit_latency_seconds",
             "Duration of one table commit",

@@ -15,7 +15,7 @@ import pytest
 from pytest_cdc import signals
 from pytest_cdc.collect import collect_feature_file
 from pytest_cdc.options import add_options
-from pytest_cdc.report import labels
+from pytest_cdc.report import failure_logs, labels
 from pytest_cdc.stack.shared import SHARED_DIR_KEY, SharedStack, distribute_by_file
 from pytest_cdc.state import STATE_KEY, get_state, init_state, progress_writer
 
@@ -72,8 +72,30 @@ def pytest_bdd_apply_tag(tag: str, function: Any) -> Any:
     return labels.apply_tag(tag, function)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> Any:
+    """Once ``cdc_stack`` is known: the harness's JSON log goes to its log dir."""
+    value = yield
+    failure_logs.stack_known(request.config, fixturedef.argname, value)
+    return value
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest) -> None:
+    failure_logs.scenario_started(request.node)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed scenario gets its logs' last lines; trylast: inside allure's wrapper, which
+    writes the scenario's result after the teardown report."""
+    report = yield
+    failure_logs.after_report(item, report)
+    return report
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    failure_logs.stop_harness_log(session.config)  # before the stack (and its log dir) goes
     state = session.config.stash.get(STATE_KEY, None)
     if state is None:
         return
@@ -81,3 +103,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if stack is not None and not isinstance(stack, SharedStack):  # the controller writes it
         labels.write_environment(session.config, stack)
     state.close()
+    if state.stop_error and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the stack did not stop cleanly

@@ -47,6 +47,8 @@ class CdcState:
     lakehouse: Lakehouse
     shared_dir: Path | None = None
     """On a pytest-xdist worker: where the controller serves the session stack."""
+    stop_error: str = ""
+    """Why stopping the stack was not clean (a component exited badly), once closed."""
     _stack: Stack | None = field(default=None, repr=False)
     _failed: BaseException | None = field(default=None, repr=False)
     _server: StackServer | None = field(default=None, repr=False)
@@ -134,7 +136,12 @@ class CdcState:
             write(f"cdc:   stop it with: {stop_command}")
             write(f"cdc:   {keep_record(stack, 'pytest --cdc-keep-stack')}")
             return
-        stack.close()
+        try:
+            stack.close()
+        except RuntimeError as exc:  # every component was stopped or killed; one misbehaved
+            write(f"cdc: stack stopped, but {exc}")
+            self.stop_error = str(exc)
+            return
         write("cdc: stack stopped")
 
 

@@ -10,6 +10,7 @@ from pytest_bdd import given, parsers, then, when
 
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.kafka.connector import DebeziumConnector
+from cdc_support.logs import json_level
 from cdc_support.postgres.tables import (
     create_keyless_table,
     delete_one,
@@ -127,7 +128,7 @@ def notes_worker_refused(
 def exits_naming_key(sink_notes: dict, columns: str) -> None:
     """One ERROR line, no traceback."""
     result = sink_notes["result"]
-    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    errors = [line for line in result.stderr.splitlines() if json_level(line) == "ERROR"]
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "--key" in errors[0] and f"columns: {columns}" in errors[0], errors[0]

@@ -10,6 +10,10 @@ Examples::
         --group customers-to-iceberg --format iceberg --warehouse /data/warehouse \\
         --table shop.customers --key id --metrics-port 9465 --commit-log sink.jsonl
 
+It logs JSON lines (``cdc_support.logs``: timestamp, level, component "sink", logger, message,
+topic, table) to stderr, and to ``--log-file`` when given; ``--log-format text`` makes stderr
+plain text for people.
+
 Exit status: 0 after SIGTERM/SIGINT (the batch in hand is committed first); 2 for bad
 options and for what they lead to (no Kafka broker answers at --bootstrap, the topic is
 missing with --require-topic, a table path that is a file, --key columns the table or the
@@ -25,15 +29,18 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from cdc_support.arguments import LOG_LEVELS, port_number
+from cdc_support.logs import configure_json_logging
 from cdc_support.sinks.base import MaintenancePolicy, SinkConfigError, SinkConflict
 from cdc_support.sinks.config import FORMATS, SinkTarget, WorkerConfig
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER
 
-__all__ = ["add_parser", "config_from_args", "main", "parse_config"]
+__all__ = ["add_parser", "config_from_args", "log_fields", "main", "parse_config"]
 
 EXIT_CONFIG = 2
 EXIT_CONFLICT = 3
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("json", "text")
+TEXT_FORMAT = "%(asctime)s %(levelname)s cdc-spec sink: %(message)s"
 
 
 def _positive(text: str) -> int:
@@ -53,16 +60,6 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0 (0 turns it off), got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port must be within 0..65535, got {value}")
     return value
 
 
@@ -188,10 +185,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=50,
         help="delta: OPTIMIZE every N commits (50)",
     )
-    run.add_argument("--metrics-port", type=_port, help="serve Prometheus /metrics on this port")
+    run.add_argument(
+        "--metrics-port", type=port_number, help="serve Prometheus /metrics on this port"
+    )
     run.add_argument("--metrics-host", default="127.0.0.1", help="metrics address (127.0.0.1)")
     run.add_argument("--commit-log", help="append one JSON line per batch to this file")
     run.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, help="log level (INFO)")
+    run.add_argument(
+        "--log-format",
+        default="json",
+        choices=LOG_FORMATS,
+        help="stderr: JSON lines, or plain text for people (json)",
+    )
+    run.add_argument("--log-file", help="also append the log to this file, as JSON lines")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -264,17 +270,34 @@ def parse_config(argv: Sequence[str]) -> WorkerConfig:
         raise  # unreachable: error() exits
 
 
+def log_fields(config: WorkerConfig) -> dict[str, str]:
+    """What every log line of a worker carries: its topic and its table."""
+    target = config.target
+    table = target.table_uri if target.format == "delta" else target.table
+    return {"topic": config.topic, "table": str(table)}
+
+
+def _configure_logging(args: argparse.Namespace, config: WorkerConfig) -> None:
+    """stderr (JSON lines, or text), and ``--log-file`` (JSON lines) when given."""
+    fields = log_fields(config)
+    if args.log_format == "json":
+        configure_json_logging(sys.stderr, "sink", args.log_level, fields=fields)
+    else:
+        logging.basicConfig(level=args.log_level, format=TEXT_FORMAT, stream=sys.stderr)
+    if args.log_file:
+        configure_json_logging(args.log_file, "sink", args.log_level, fields=fields)
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the worker for parsed options until SIGTERM/SIGINT."""
     try:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s cdc-spec sink: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        _configure_logging(args, config)
+    except OSError as exc:
+        parser.error(f"--log-file {args.log_file}: cannot write it ({exc.strerror})")
     from cdc_support.sinks.worker import SinkWorker
 
     log = logging.getLogger("cdc_support.sinks")

@@ -80,6 +80,19 @@ class Endpoints:
     mysql_cdc_password: str = ""
     credentials_file: str = ""
     """A file (mode 0600) holding the passwords, for people who need them after the run."""
+    # observability: empty when the stack has none (e.g. an external stack without them)
+    prometheus_url: str = ""
+    """Base URL of the Prometheus that scrapes every component below (and the sink workers)."""
+    kafka_metrics_url: str = ""
+    """The broker's JMX exporter: ``http://host:port/metrics``."""
+    connect_metrics_url: str = ""
+    """The Connect worker's JMX exporter (Debezium and Connect MBeans)."""
+    collector_url: str = ""
+    """cdc-spec's collector: slot lag, binlog position, consumer-group lag."""
+    scrape_targets_dir: str = ""
+    """A folder Prometheus reads file_sd target files from: sink workers register there."""
+    log_dir: str = ""
+    """A folder of JSON-lines logs, one file per component."""
 
     def __post_init__(self) -> None:
         for prefix, dsn, default_port in (

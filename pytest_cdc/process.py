@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,14 @@ from pytest_cdc.errors import StackStartError
 Probe = Callable[["ServiceProcess"], str | None]
 """Returns None when the service is ready, else a short description of what it sees. It gets
 the process, so it can read its log (a "started" line); an endpoint probe ignores it."""
+
+
+def cdc_spec_command() -> list[str]:
+    """How to run ``cdc-spec``: the console script next to this Python, else ``-m``."""
+    script = Path(sys.executable).with_name("cdc-spec")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "cdc_support.cli"]
 
 
 class _ProbeExecutor(Executor):
@@ -84,6 +93,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         """Start and wait until the probe says ready; on failure stop it and raise."""
         started = time.monotonic()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _forget()
         self._log_offset = self._log_file.tell()
         self._executor = _ProbeExecutor(

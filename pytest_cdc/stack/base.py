@@ -15,9 +15,12 @@ Progress = Callable[[str], None]
 
 def component_names(endpoints: Endpoints) -> tuple[str, ...]:
     """The components a stack with these endpoints has, in start order: `postgres`, the MySQL
-    flavour (`mariadb` or `mysql`) when there is a MySQL server, `kafka`, `connect`."""
+    flavour (`mariadb` or `mysql`) when there is a MySQL server, `kafka`, `connect`, then
+    `collector` and `prometheus` when it has them."""
     mysql = (endpoints.mysql_flavor,) if endpoints.mysql_dsn else ()
-    return ("postgres", *mysql, "kafka", "connect")
+    collector = ("collector",) if endpoints.collector_url else ()
+    prometheus = ("prometheus",) if endpoints.prometheus_url else ()
+    return ("postgres", *mysql, "kafka", "connect", *collector, *prometheus)
 
 
 @dataclass(frozen=True)

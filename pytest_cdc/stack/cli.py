@@ -284,6 +284,9 @@ def _remove_leftover_containers() -> list[str]:
         raise CommandError(f"{exc}; try again", EXIT_FAILED) from None
 
 
+LAG_QUERY = "debezium_streaming_milliseconds_behind_source"
+
+
 def _address(component: str, record: records.StackRecord) -> str:
     from cdc_support.endpoints import redact_uri
 
@@ -292,11 +295,17 @@ def _address(component: str, record: records.StackRecord) -> str:
         "postgres": ep.postgres_dsn,
         "kafka": ep.kafka_bootstrap,
         "connect": ep.connect_url,
+        "collector": ep.collector_url,
+        "prometheus": ep.prometheus_url,
     }.get(component, ep.mysql_dsn or "")
     return redact_uri(address)
 
 
 def _version(component: str, versions: dict[str, str]) -> str:
+    if component == "collector":
+        from importlib.metadata import version as installed
+
+        return f"cdc-spec {installed('cdc-spec')}"
     version = versions.get(component, "?")
     if component == "connect" and versions.get("debezium"):
         version += f" (debezium {versions['debezium']})"
@@ -322,7 +331,29 @@ def status_command(args: argparse.Namespace) -> int:
     if not record.running():
         _say("the recorded stack is gone (none of its processes runs): `cdc-spec down` clears it")
         return EXIT_FAILED
+    for line in _lag_lines(record.endpoints.prometheus_url):
+        _say(line)
     return EXIT_FAILED if down else 0
+
+
+def _lag_lines(prometheus_url: str) -> list[str]:
+    """Each Debezium connector's lag as Prometheus has it now (nothing without Prometheus)."""
+    if not prometheus_url:
+        return []
+    from cdc_support.observability.prometheus import PrometheusClient, PrometheusError
+
+    client = PrometheusClient(prometheus_url)
+    try:
+        samples = client.query(LAG_QUERY)
+    except PrometheusError as exc:
+        return [f"connector lag: not known ({exc})"]
+    if not samples:
+        return [f"connector lag: no Debezium connector streams (Prometheus: {prometheus_url})"]
+    lines = [f"connector lag (MilliSecondsBehindSource, Prometheus: {prometheus_url}):"]
+    for sample in sorted(samples, key=lambda s: s.labels.get("server", "")):
+        kind, server = sample.labels.get("connector_type", "?"), sample.labels.get("server", "?")
+        lines.append(f"  {server:<40} {kind:<9} {sample.value:,.0f} ms")
+    return lines
 
 
 def down_command(args: argparse.Namespace) -> int:

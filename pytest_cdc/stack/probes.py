@@ -145,6 +145,10 @@ def endpoint_probes(endpoints: Endpoints) -> dict[str, Probe]:
     }
     if endpoints.mysql_dsn:
         probes[endpoints.mysql_flavor] = SqlProbe(endpoints.mysql_dsn)
+    if endpoints.collector_url:
+        probes["collector"] = HttpProbe(endpoints.collector_url)
+    if endpoints.prometheus_url:
+        probes["prometheus"] = HttpProbe(endpoints.prometheus_url.rstrip("/") + "/-/ready")
     return {name: probes[name] for name in component_names(endpoints)}
 
 

@@ -94,11 +94,11 @@ def test_the_stack_says_what_it_runs_and_keeps_its_passwords_private(stack: Dock
     info = stack.info
     assert (info.backend, stack.components) == (
         "docker",
-        ("postgres", "mariadb", "kafka", "connect"),
+        ("postgres", "mariadb", "kafka", "connect", "collector", "prometheus"),
     )
     assert set(info.start_seconds) == set(stack.components)
     assert all(seconds > 0 for seconds in info.start_seconds.values()), info.start_seconds
-    for key in ("kafka", "connect", "debezium", "postgres", "mariadb"):
+    for key in ("kafka", "connect", "debezium", "postgres", "mariadb", "prometheus"):
         assert info.versions.get(key), info.versions
     credentials = Path(stack.endpoints.credentials_file)
     assert credentials.parent == stack.workdir
@@ -146,13 +146,13 @@ def test_every_component_logs(stack: DockerStack) -> None:
         stack.logs("mysql")
 
 
-def test_a_stack_without_mariadb_starts_three_containers_and_removes_them(tmp_path: Path) -> None:
+def test_a_stack_without_mariadb_has_no_mariadb_container_and_removes_them(tmp_path: Path) -> None:
     started = start_docker_stack(progress=lambda line: None, base_temp=tmp_path, with_mysql=False)
     try:
-        assert started.components == ("postgres", "kafka", "connect")
+        assert started.components == ("postgres", "kafka", "connect", "collector", "prometheus")
         assert started.endpoints.mysql_dsn is None
         labelled = sorted(c.labels[COMPONENT_LABEL] for c in session_containers(started.session))
-        assert labelled == ["connect", "kafka", "postgres"]
+        assert labelled == sorted(started.components)
     finally:
         started.close()
     assert session_containers(started.session) == []
@@ -215,15 +215,17 @@ def test_cdc_spec_up_docker_then_status_then_down_leaves_nothing(tmp_path: Path)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "cdc: stack up (docker), recorded in" in up.stdout, up.stdout
         session = up.stdout.split("(session ")[1].split(")")[0]
-        assert len(session_containers(session)) == 3  # left running by `up`, which has exited
+        running = 5  # postgres, kafka, connect, collector, prometheus
+        assert len(session_containers(session)) == running  # left running by `up`, now exited
         status = _cdc_spec(tmp_path, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert "docker stack started by cdc-spec up" in status.stdout
+        assert "connector lag: no Debezium connector streams (Prometheus: http" in status.stdout
         again = _cdc_spec(tmp_path, "up", "--backend", "docker")
         assert "cdc: a stack is already up: docker stack" in again.stdout, again.stdout
         down = _cdc_spec(tmp_path, "down")
         assert down.returncode == 0, down.stdout + down.stderr
-        assert down.stdout.count("removed container cdc-spec-") == 3, down.stdout
+        assert down.stdout.count("removed container cdc-spec-") == running, down.stdout
         assert session_containers(session) == []
         assert not record.exists()
     finally:

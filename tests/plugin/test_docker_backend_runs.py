@@ -39,7 +39,7 @@ def test_{n}(cdc_stack):
     with psycopg.connect(cdc_stack.postgres_dsn) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 """
-STACK = ("postgres", "mariadb", "kafka", "connect")
+STACK = ("postgres", "mariadb", "kafka", "connect", "collector", "prometheus")
 
 
 def run_containers(pid: int) -> list[Any]:
@@ -113,7 +113,7 @@ def test_sigterm_removes_every_container_and_the_temp_dir(
     run = _start(tmp_path, run_tmpdir, "--cdc-backend=docker", "test_run.py")
     try:
         if when == "stack up":
-            expected = "HOLDING and the 4 containers of the run running"
+            expected = f"HOLDING and the {len(STACK)} containers of the run running"
             done = lambda seen: "HOLDING" in seen[1] and seen[0] == sorted(STACK)  # noqa: E731
         else:  # containers exist, Connect is not started yet
             expected = "the run's postgres, mariadb and kafka containers, before Connect starts"

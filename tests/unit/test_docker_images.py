@@ -31,9 +31,14 @@ DEBIAN = {
     "openjdk-17-jre-headless": "17.0.21.1+2-1~deb12u1",
     "python3": "3.11.2-1+b1",
     "python3-venv": "3.11.2-1+b1",
+    "prometheus": "2.42.0+ds-5+deb12u1",
 }
 PG_PLUGIN = "runtime/dist/plugins/debezium-connector-postgres"
+AGENT_JAR = "runtime/dist/agents/jmx_prometheus_javaagent-1.0.1.jar"
+KAFKA_RULES = image_inputs.JMX_RULES.format("kafka")
+CONNECT_RULES = image_inputs.JMX_RULES.format("connect")
 FILES = {
+    AGENT_JAR: b"agent",
     "runtime/dist/broker/kafka_2.13-4.3.1.jar": b"broker",
     "runtime/dist/connect/connect-runtime-4.3.1.jar": b"connect",
     f"{PG_PLUGIN}/debezium-connector-postgres-3.6.1.Final.jar": b"pg",
@@ -58,7 +63,7 @@ def checkout(tmp_path: Path, debian: dict[str, str]) -> Path:
     """A checkout: the real docker/ files, fake jars and package sources."""
     root = tmp_path / "checkout"
     shutil.copytree(CHECKOUT / "docker", root / "docker")
-    for rel in (".dockerignore", "pyproject.toml", image_inputs.LOG4J):
+    for rel in (".dockerignore", "pyproject.toml", image_inputs.LOG4J, KAFKA_RULES, CONNECT_RULES):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(CHECKOUT / rel, root / rel)
     for rel, data in FILES.items():
@@ -99,6 +104,14 @@ CHANGES = {
         {"kafka", "connect"},
     ),
     "kafka entrypoint": (_append("docker/java/kafka.sh"), {"kafka"}),
+    "kafka JMX rules": (_append(KAFKA_RULES), {"kafka", "sink"}),
+    "connect JMX rules": (_append(CONNECT_RULES), {"connect", "sink"}),
+    "JMX agent jar": (_append(AGENT_JAR), {"kafka", "connect"}),
+    "prometheus Dockerfile": (_append("docker/prometheus/Dockerfile"), {"prometheus"}),
+    "prometheus version": (
+        lambda _, debian: debian.update({"prometheus": "2.42.0+ds-5+deb12u2"}),
+        {"prometheus"},
+    ),
     "connect entrypoint": (_append("docker/java/connect.sh"), {"connect"}),
     "broker jar size": (_append("runtime/dist/broker/kafka_2.13-4.3.1.jar"), {"kafka"}),
     "new plugin jar": (
@@ -138,11 +151,13 @@ def test_build_args_pin_the_hosts_versions_and_labels_name_components(checkout: 
     assert pg.build_args == {"PG_VERSION": "15.20-0+deb12u1", "WAL2JSON_VERSION": "2.5-1+b1"}
     assert component_versions("postgres", checkout) == {"postgres": "15.20"}
     assert component_versions("mariadb", checkout) == {"mariadb": "10.11.19"}
-    assert component_versions("kafka", checkout) == {"kafka": "4.3.1"}
+    assert component_versions("kafka", checkout) == {"kafka": "4.3.1", "jmx_exporter": "1.0.1"}
     assert component_versions("sink", checkout) == {"cdc-spec": "0.1.0"}
+    assert component_versions("prometheus", checkout) == {"prometheus": "2.42.0+ds"}
     assert component_versions("connect", checkout) == {
         "connect": "4.3.1",
         "debezium": "postgres 3.6.1.Final",
+        "jmx_exporter": "1.0.1",
     }
 
 
@@ -199,7 +214,8 @@ def test_a_missing_image_is_one_line_naming_make_setup(checkout: Path, engine: d
 
 def test_missing_images_lists_the_absent_ones(checkout: Path, engine: dict) -> None:
     engine["refs"] = {f"cdc-spec/{n}:0.1.0-{inputs_of(n, checkout).digest}" for n in ("kafka",)}
-    assert images.missing_images(root=checkout) == ["postgres", "mariadb", "connect", "sink"]
+    expected = ["postgres", "mariadb", "connect", "sink", "prometheus"]
+    assert images.missing_images(root=checkout) == expected
 
 
 def test_build_skips_what_is_up_to_date(checkout: Path, engine: dict) -> None:

@@ -146,7 +146,11 @@ class ServiceContainer:
         timeout: float = 120.0,
         name: str | None = None,
         cancel: threading.Event | None = None,
+        command: list[str] | None = None,
+        read_only_mounts: tuple[str, ...] = (),
     ) -> None:
+        """``command``: arguments after the image's entrypoint; ``read_only_mounts``: host
+        folders the container sees read-only at the same path."""
         self.component = component
         self.image = image
         self.probe = probe
@@ -161,6 +165,10 @@ class ServiceContainer:
             labels=dict(labels),
             _wait_strategy=self._strategy,
         )
+        if command:
+            self._container.with_command(command)
+        for folder in read_only_mounts:
+            self._container.with_volume_mapping(folder, folder, "ro")
 
     @property
     def _wrapped(self) -> Any:

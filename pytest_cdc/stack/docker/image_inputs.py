@@ -23,12 +23,15 @@ from pytest_cdc.errors import ImagesMissing
 
 CHECKOUT = Path(__file__).resolve().parents[3]
 PROJECT = "cdc-spec"
-IMAGE_NAMES: tuple[str, ...] = ("postgres", "mariadb", "kafka", "connect", "sink")
+IMAGE_NAMES: tuple[str, ...] = ("postgres", "mariadb", "kafka", "connect", "sink", "prometheus")
 SINK_STAGE = "build/docker/sink"
 """The sink's build context: its Dockerfile, apt-install.sh and wheels/, staged by images.py."""
 PACKAGE_DIRS = ("cdc_support", "pytest_cdc")
 PACKAGE_ROOT_FILES = ("pyproject.toml", "README.md")
 LOG4J = "pytest_cdc/stack/native/log4j2.properties"
+JMX_RULES = "pytest_cdc/stack/jmx/{}.yaml"
+"""The JMX exporter rules of the kafka and connect images (format with the image name)."""
+JMX_AGENTS = "runtime/dist/agents"
 APT_INSTALL = "docker/apt-install.sh"
 JAVA = (("JAVA_VERSION", "openjdk-17-jre-headless"),)
 
@@ -65,17 +68,35 @@ RECIPES: dict[str, Recipe] = {
         "docker/java/Dockerfile",
         ".",
         target="kafka",
-        files=(APT_INSTALL, "docker/java/kafka.sh", LOG4J, ".dockerignore"),
-        listings=("runtime/dist/broker",),
+        files=(
+            APT_INSTALL,
+            "docker/java/kafka.sh",
+            LOG4J,
+            JMX_RULES.format("kafka"),
+            ".dockerignore",
+        ),
+        listings=("runtime/dist/broker", JMX_AGENTS),
         packages=JAVA,
     ),
     "connect": Recipe(
         "docker/java/Dockerfile",
         ".",
         target="connect",
-        files=(APT_INSTALL, "docker/java/connect.sh", LOG4J, ".dockerignore"),
-        listings=("runtime/dist/connect", "runtime/dist/plugins"),
+        files=(
+            APT_INSTALL,
+            "docker/java/connect.sh",
+            LOG4J,
+            JMX_RULES.format("connect"),
+            ".dockerignore",
+        ),
+        listings=("runtime/dist/connect", "runtime/dist/plugins", JMX_AGENTS),
         packages=JAVA,
+    ),
+    "prometheus": Recipe(
+        "docker/prometheus/Dockerfile",
+        "docker",
+        files=(APT_INSTALL,),
+        packages=(("PROMETHEUS_VERSION", "prometheus"),),
     ),
     "sink": Recipe(
         "docker/sink/Dockerfile",
@@ -180,13 +201,17 @@ def component_versions(name: str, root: Path = CHECKOUT) -> dict[str, str]:
         return {"postgres": upstream_version(debian.get("postgresql-15", ""))}
     if name == "mariadb":
         return {"mariadb": upstream_version(debian.get("mariadb-server", ""))}
+    agent = {"jmx_exporter": _jar_version(dist / "agents", "jmx_prometheus_javaagent") or "?"}
     if name == "kafka":
-        return {"kafka": _jar_version(dist / "broker", "kafka_2.13") or "?"}
+        return {"kafka": _jar_version(dist / "broker", "kafka_2.13") or "?", **agent}
     if name == "connect":
         return {
             "connect": _jar_version(dist / "connect", "connect-runtime") or "?",
             "debezium": _debezium_versions(dist / "plugins"),
+            **agent,
         }
+    if name == "prometheus":
+        return {"prometheus": upstream_version(debian.get("prometheus", ""))}
     return {PROJECT: project_version(root)}
 
 

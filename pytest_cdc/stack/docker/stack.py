@@ -1,4 +1,5 @@
-"""DockerBackend and DockerStack: PostgreSQL, MariaDB, Kafka and Connect as containers.
+"""DockerBackend and DockerStack: PostgreSQL, MariaDB, Kafka, Connect, the collector and
+Prometheus as containers.
 
 The containers run the cdc-spec images (:mod:`.images`) on the host network, each service
 bound to 127.0.0.1 on a free port given in its environment, so the endpoints look exactly
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 from cdc_support.endpoints import Endpoints
 from pytest_cdc.stack.base import Backend, Progress, ServicesStack, StackInfo, component_names
@@ -30,6 +32,13 @@ from pytest_cdc.stack.docker.containers import (
     labels_for,
 )
 from pytest_cdc.stack.docker.engine import engine_client, require_engine
+from pytest_cdc.stack.monitoring import (
+    PrometheusHome,
+    collector_arguments,
+    collector_environment,
+    prepare_prometheus,
+    prometheus_arguments,
+)
 from pytest_cdc.stack.native.mariadb import ADMIN_USER, CDC_USER, mysql_dsn
 from pytest_cdc.stack.native.postgres import REPLICATION_ROLE, SUPERUSER, postgres_dsn
 from pytest_cdc.stack.native.stack import _free_ports, write_credentials
@@ -39,13 +48,41 @@ from pytest_cdc.stack.probes import endpoint_probes
 HOST = "127.0.0.1"
 VERSIONS_LABEL = "org.cdc-spec.component-versions"
 """Image label: JSON of the versions the image runs, e.g. {"postgres": "15.14"}."""
-VERSION_ORDER = ("kafka", "connect", "debezium", "postgres", "mariadb")
+VERSION_ORDER = (
+    "kafka",
+    "connect",
+    "debezium",
+    "postgres",
+    "jmx_exporter",
+    "mariadb",
+    "prometheus",
+)
 """The header's order (the native backend's)."""
 
 
+PORTS = (
+    "pg", "my", "kafka", "controller", "connect", "kafka_metrics", "connect_metrics",
+    "collector", "prometheus",
+)  # fmt: skip
+WATCHERS = ("collector", "prometheus")
+"""Started last, once what they watch answers."""
+
+
 def stack_images(*, with_mysql: bool = True) -> tuple[str, ...]:
-    """The images a stack runs, by short name, in start order."""
-    return ("postgres", *(("mariadb",) if with_mysql else ()), "kafka", "connect")
+    """The images a stack runs, by short name, in start order (the collector runs in the
+    sink image)."""
+    return (
+        "postgres",
+        *(("mariadb",) if with_mysql else ()),
+        "kafka",
+        "connect",
+        "sink",
+        "prometheus",
+    )
+
+
+def _image_of(component: str) -> str:
+    return "sink" if component == "collector" else component
 
 
 class DockerBackend(Backend):
@@ -147,8 +184,9 @@ def start_docker_stack(
     base_temp: Path | None = None,
     with_mysql: bool = True,
 ) -> DockerStack:
-    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; remove every container
-    on failure or interruption. ``with_mysql=False`` leaves MariaDB out.
+    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect, then the collector and
+    Prometheus; remove every container on failure or interruption. ``with_mysql=False`` leaves
+    MariaDB out.
 
     Passwords are generated here, written to ``credentials.json`` (mode 0600) in the stack's
     temp dir and passed to the containers in their environment; never printed.
@@ -160,30 +198,35 @@ def start_docker_stack(
         progress(f"cdc: {line} (left by a run that is gone)")
     session = secrets.token_hex(6)
     passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
-    ports = dict(zip(("pg", "my", "kafka", "controller", "connect"), _free_ports(5), strict=True))
-    env = _environment(ports, passwords)
+    ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
     cancel = threading.Event()
     containers: dict[str, ServiceContainer] = {}
     workdir = Path(tempfile.mkdtemp(prefix=cleanup.WORKDIR_PREFIX, dir=base_temp))
     t0 = time.monotonic()
     try:
         credentials = workdir / "credentials.json"
-        endpoints = _endpoints(ports, passwords, credentials, with_mysql=with_mysql)
+        endpoints = _endpoints(ports, passwords, credentials, workdir, with_mysql=with_mysql)
+        home = prepare_prometheus(
+            workdir,
+            {job: f"{HOST}:{ports[port]}" for job, port in SCRAPED.items()},
+        )
         probes = endpoint_probes(endpoints)
         for name in component_names(endpoints):
             containers[name] = ServiceContainer(
                 name,
-                refs[name],
-                env=env[name],
+                refs[_image_of(name)],
                 labels=labels_for(session, name, str(workdir)),
                 probe=probes[name],
                 timeout=timeout,
                 name=f"cdc-spec-{session}-{name}",
                 cancel=cancel,
+                **_runs(name, ports, passwords, endpoints, home),
             )
         progress(f"cdc: starting docker stack (session {session}) in {workdir}")
-        _start_together([c for n, c in containers.items() if n != "connect"], cancel, progress)
+        first = [c for n, c in containers.items() if n not in ("connect", *WATCHERS)]
+        _start_together(first, cancel, progress)
         _start(containers["connect"], progress)
+        _start_together([containers[n] for n in WATCHERS], cancel, progress)
         write_credentials(credentials, endpoints)
     except BaseException:
         cancel.set()
@@ -201,7 +244,12 @@ def start_docker_stack(
 
 
 def _endpoints(
-    ports: dict[str, int], passwords: dict[str, str], credentials: Path, *, with_mysql: bool
+    ports: dict[str, int],
+    passwords: dict[str, str],
+    credentials: Path,
+    workdir: Path,
+    *,
+    with_mysql: bool,
 ) -> Endpoints:
     """Where the containers answer (on the host network: the native stack's shape)."""
     return Endpoints(
@@ -220,7 +268,39 @@ def _endpoints(
         mysql_cdc_user=CDC_USER,
         mysql_cdc_password=passwords["cdc"] if with_mysql else "",
         credentials_file=str(credentials),
+        prometheus_url=f"http://{HOST}:{ports['prometheus']}",
+        kafka_metrics_url=f"http://{HOST}:{ports['kafka_metrics']}/metrics",
+        connect_metrics_url=f"http://{HOST}:{ports['connect_metrics']}/metrics",
+        collector_url=f"http://{HOST}:{ports['collector']}/metrics",
+        scrape_targets_dir=str(PrometheusHome(workdir / "prometheus").targets),
+        log_dir=str(workdir / "logs"),
     )
+
+
+SCRAPED = {"kafka": "kafka_metrics", "connect": "connect_metrics", "collector": "collector"}
+"""Prometheus job -> the port it scrapes."""
+
+
+def _runs(
+    name: str,
+    ports: dict[str, int],
+    passwords: dict[str, str],
+    endpoints: Endpoints,
+    home: PrometheusHome,
+) -> dict[str, Any]:
+    """How the container of component ``name`` runs: environment, command, mounts."""
+    if name == "collector":
+        return {
+            "env": collector_environment(endpoints),
+            "command": collector_arguments(ports["collector"], endpoints),
+        }
+    if name == "prometheus":
+        return {
+            "env": {},
+            "command": prometheus_arguments(home, ports["prometheus"]),
+            "read_only_mounts": (str(home.folder),),
+        }
+    return {"env": _environment(ports, passwords)[name]}
 
 
 def _environment(ports: dict[str, int], passwords: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -239,10 +319,12 @@ def _environment(ports: dict[str, int], passwords: dict[str, str]) -> dict[str, 
         "kafka": {
             "KAFKA_PORT": str(ports["kafka"]),
             "KAFKA_CONTROLLER_PORT": str(ports["controller"]),
+            "METRICS_PORT": str(ports["kafka_metrics"]),
         },
         "connect": {
             "CONNECT_PORT": str(ports["connect"]),
             "KAFKA_BOOTSTRAP": f"{HOST}:{ports['kafka']}",
+            "METRICS_PORT": str(ports["connect_metrics"]),
         },
     }
 

@@ -137,7 +137,7 @@ def mariadb_service(
     return ServiceProcess(
         "mariadb",
         command,
-        log_path=workdir / "mariadb.log",
+        log_path=workdir / "logs" / "mariadb.log",
         probe=lambda _: ready.check(),
         awaited=ready.awaited + " (with its password)",
         timeout=timeout,

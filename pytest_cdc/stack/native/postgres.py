@@ -119,7 +119,7 @@ def postgres_service(
     return ServiceProcess(
         "postgres",
         command,
-        log_path=workdir / "postgres.log",
+        log_path=workdir / "logs" / "postgres.log",
         probe=lambda _: ready.check(),
         awaited=ready.awaited + " (with its password)",
         timeout=timeout,

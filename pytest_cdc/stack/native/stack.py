@@ -1,4 +1,5 @@
-"""NativeStack: PostgreSQL, Kafka and Connect as child processes under one temp dir."""
+"""NativeStack: PostgreSQL, MariaDB, Kafka, Connect, the collector and Prometheus as child
+processes under one temp dir."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import port_for
@@ -23,6 +25,12 @@ from pytest_cdc.stack.native.mariadb import (
     mariadb_service,
     mariadb_version,
     mysql_dsn,
+)
+from pytest_cdc.stack.native.observability import (
+    collector_service,
+    find_prometheus,
+    prometheus_service,
+    prometheus_version,
 )
 from pytest_cdc.stack.native.postgres import (
     REPLICATION_ROLE,
@@ -131,7 +139,8 @@ def start_native_stack(
     base_temp: Path | None = None,
     with_mysql: bool = True,
 ) -> NativeStack:
-    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect; clean up on failure.
+    """Start PostgreSQL, MariaDB and Kafka (in parallel), then Connect, then the collector and
+    Prometheus; clean up on failure.
 
     ``with_mysql=False`` leaves MariaDB out (the endpoints then have no ``mysql_dsn``).
 
@@ -139,84 +148,143 @@ def start_native_stack(
     (mode 0600) in the stack dir and never printed.
     """
     runtime = locate_runtime(runtime_dir)
+    prometheus = find_prometheus()  # RuntimeMissing naming `make setup` before anything starts
     if with_mysql:
-        find_mariadb()  # RuntimeMissing naming `make setup` before anything starts
+        find_mariadb()
     check_temp_dir(base_temp)  # before anything starts: the database users must use it
     workdir = Path(tempfile.mkdtemp(prefix="cdc-stack-", dir=base_temp))
     passwords = {name: secrets.token_urlsafe(24) for name in ("pg", "pg_cdc", "root", "cdc")}
+    ports = _Ports(*_free_ports(len(fields(_Ports))))
+    endpoints = _endpoints(workdir, ports, passwords, with_mysql=with_mysql)
     started: dict[str, ServiceProcess] = {}
     created: list[ServiceProcess] = []  # all are killed on failure or Ctrl-C/SIGTERM
     t0 = time.monotonic()
     try:
-        pg_port, my_port, kafka_port, controller_port, connect_port = _free_ports(5)
         progress(f"cdc: starting native stack in {workdir}")
         pg = postgres_service(
-            runtime.pg_bindir, workdir, pg_port, password=passwords["pg"], timeout=timeout
+            runtime.pg_bindir, workdir, ports.postgres, password=passwords["pg"], timeout=timeout
         )
         servers = [pg]
         if with_mysql:
             servers.append(
                 mariadb_service(
                     workdir,
-                    my_port,
+                    ports.mysql,
                     root_password=passwords["root"],
                     cdc_password=passwords["cdc"],
                     timeout=timeout,
                 )
             )
         servers.append(
-            kafka_service(runtime, workdir, kafka_port, controller_port, timeout=timeout)
+            kafka_service(
+                runtime,
+                workdir,
+                ports.kafka,
+                ports.controller,
+                metrics_port=ports.kafka_metrics,
+                timeout=timeout,
+            )
         )
-        created += servers
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {svc.name: pool.submit(_start, svc, progress) for svc in servers}
-            for name, future in futures.items():
-                exc = future.exception()
-                if exc is None:
-                    started[name] = future.result()
-            for future in futures.values():
-                if future.exception() is not None:
-                    raise future.exception()  # type: ignore[misc]
-        create_replication_role(
-            postgres_dsn(pg_port, password=passwords["pg"]), passwords["pg_cdc"]
+        _start_all(servers, created, started, progress)
+        create_replication_role(endpoints.postgres_dsn, passwords["pg_cdc"])
+        connect = connect_service(
+            runtime,
+            workdir,
+            ports.connect,
+            endpoints.kafka_bootstrap,
+            metrics_port=ports.connect_metrics,
+            timeout=timeout,
         )
-        bootstrap = f"{HOST}:{kafka_port}"
-        connect = connect_service(runtime, workdir, connect_port, bootstrap, timeout=timeout)
-        created.append(connect)
-        started["connect"] = _start(connect, progress)
+        _start_all([connect], created, started, progress)
+        jobs = {
+            "kafka": f"{HOST}:{ports.kafka_metrics}",
+            "connect": f"{HOST}:{ports.connect_metrics}",
+            "collector": f"{HOST}:{ports.collector}",
+        }
+        watchers = [
+            collector_service(workdir, ports.collector, endpoints, timeout=timeout),
+            prometheus_service(prometheus, workdir, ports.prometheus, jobs, timeout=timeout),
+        ]
+        _start_all(watchers, created, started, progress)
     except BaseException:
         for svc in reversed(created):  # started or still starting when interrupted
             svc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     progress(f"cdc: native stack ready in {time.monotonic() - t0:.1f}s")
-    credentials = workdir / "credentials.json"
-    endpoints = Endpoints(
-        postgres_dsn=postgres_dsn(pg_port, password=passwords["pg"]),
-        kafka_bootstrap=bootstrap,
-        connect_url=f"http://{HOST}:{connect_port}",
-        postgres_host=HOST,
-        postgres_port=pg_port,
-        postgres_user=SUPERUSER,
-        postgres_password=passwords["pg"],
-        postgres_cdc_user=REPLICATION_ROLE,
-        postgres_cdc_password=passwords["pg_cdc"],
-        mysql_dsn=mysql_dsn(my_port, ADMIN_USER, passwords["root"]) if with_mysql else None,
-        mysql_host=HOST,
-        mysql_port=my_port,
-        mysql_cdc_user=CDC_USER,
-        mysql_cdc_password=passwords["cdc"] if with_mysql else "",
-        credentials_file=str(credentials),
-    )
-    write_credentials(credentials, endpoints)
+    write_credentials(Path(endpoints.credentials_file), endpoints)
     info = StackInfo(
         backend="native",
         backend_source=backend_source,
-        versions=native_versions(runtime, with_mysql=with_mysql),
+        versions={
+            **native_versions(runtime, with_mysql=with_mysql),
+            "prometheus": prometheus_version(prometheus),
+        },
         start_seconds={name: round(svc.start_seconds or 0.0, 2) for name, svc in started.items()},
     )
     ordered = {name: started[name] for name in component_names(endpoints)}
     return NativeStack(workdir, ordered, endpoints, info)
+
+
+@dataclass(frozen=True)
+class _Ports:
+    """The stack's ports on 127.0.0.1, all picked free before anything starts."""
+
+    postgres: int
+    mysql: int
+    kafka: int
+    controller: int
+    connect: int
+    kafka_metrics: int
+    connect_metrics: int
+    collector: int
+    prometheus: int
+
+
+def _endpoints(
+    workdir: Path, ports: _Ports, passwords: dict[str, str], *, with_mysql: bool
+) -> Endpoints:
+    return Endpoints(
+        postgres_dsn=postgres_dsn(ports.postgres, password=passwords["pg"]),
+        kafka_bootstrap=f"{HOST}:{ports.kafka}",
+        connect_url=f"http://{HOST}:{ports.connect}",
+        postgres_host=HOST,
+        postgres_port=ports.postgres,
+        postgres_user=SUPERUSER,
+        postgres_password=passwords["pg"],
+        postgres_cdc_user=REPLICATION_ROLE,
+        postgres_cdc_password=passwords["pg_cdc"],
+        mysql_dsn=mysql_dsn(ports.mysql, ADMIN_USER, passwords["root"]) if with_mysql else None,
+        mysql_host=HOST,
+        mysql_port=ports.mysql,
+        mysql_cdc_user=CDC_USER,
+        mysql_cdc_password=passwords["cdc"] if with_mysql else "",
+        credentials_file=str(workdir / "credentials.json"),
+        prometheus_url=f"http://{HOST}:{ports.prometheus}",
+        kafka_metrics_url=f"http://{HOST}:{ports.kafka_metrics}/metrics",
+        connect_metrics_url=f"http://{HOST}:{ports.connect_metrics}/metrics",
+        collector_url=f"http://{HOST}:{ports.collector}/metrics",
+        scrape_targets_dir=str(workdir / "prometheus" / "targets"),
+        log_dir=str(workdir / "logs"),
+    )
+
+
+def _start_all(
+    services: list[ServiceProcess],
+    created: list[ServiceProcess],
+    started: dict[str, ServiceProcess],
+    progress: Progress,
+) -> None:
+    """Start ``services`` in parallel; raise the first failure once all have finished."""
+    created += services
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        futures = {svc.name: pool.submit(_start, svc, progress) for svc in services}
+    for name, future in futures.items():
+        if future.exception() is None:
+            started[name] = future.result()
+    for future in futures.values():
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
 
 
 def write_credentials(path: Path, endpoints: Endpoints) -> None:

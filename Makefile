@@ -13,9 +13,10 @@ FEATURES := -n 2 features
 # unit, plugin and integration tests on two workers (files kept together): 524 s instead of 781 s
 TESTS := -n 2 tests
 # make test runs every feature natively, then these again as containers (--cdc-backend=docker):
-# the P1 PostgreSQL features, one MariaDB outline and one sink outline (with its SIGKILL)
+# the P1 PostgreSQL features, one MariaDB outline, one sink outline (with its SIGKILL) and the
+# observability features
 DOCKER_FEATURES := -n 2 features/postgres/debezium.feature features/postgres/keyless_tables.feature \
-  features/postgres/toast.feature \
+  features/postgres/toast.feature features/observability \
   features/mysql/binlog.feature::test_approach_delivers_inserts_updates_and_deletes_with_before_and_after_in_commit_order \
   features/pipelines/lakehouse_sinks.feature::test_source__format_the_sink_worker_killed_with_sigkill_midstream_and_restarted_loses_nothing_and_applies_nothing_twice
 

@@ -25,6 +25,7 @@ reader can tell).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -108,6 +109,7 @@ class DeadLetterQueue:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "client.id": f"cdc-spec-sink-dlq-{worker}",
+                "logger": logging.getLogger("cdc_support.sinks.librdkafka"),
             }
         )
 

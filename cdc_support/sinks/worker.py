@@ -54,6 +54,7 @@ from cdc_support.sinks.preflight import kafka_partitions, missing_topic_message
 __all__ = ["SinkWorker"]
 
 log = logging.getLogger("cdc_support.sinks")
+librdkafka_log = logging.getLogger("cdc_support.sinks.librdkafka")
 
 IDLE_POLL_SECONDS = 0.25
 
@@ -117,6 +118,7 @@ class SinkWorker:
             "fetch.wait.max.ms": 100,
             "topic.metadata.refresh.interval.ms": 1000,
             "allow.auto.create.topics": False,
+            "logger": librdkafka_log,  # its messages as log records (JSON lines), not raw stderr
             **dict(self.config.consumer_config),
         }
 

@@ -12,7 +12,6 @@ stack was started here. A log that cannot be read says why in its attachment.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,9 +46,10 @@ _SCENARIO = pytest.StashKey[bool]()
 _FAILED = pytest.StashKey[bool]()
 
 
-def harness_log_name() -> str:
-    """``harness.log``, or ``harness-<gwN>.log`` on a pytest-xdist worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+def harness_log_name(config: pytest.Config) -> str:
+    """``harness.log``, or ``harness-<gwN>.log`` on a pytest-xdist worker (known from the
+    session, not the environment: a pytest a worker runs as a subprocess inherits that)."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
     return f"harness-{worker}.log" if worker else "harness.log"
 
 
@@ -61,7 +61,7 @@ def stack_known(config: pytest.Config, argname: str, value: object) -> None:
     config.stash[_STACK] = value
     log_dir = value.endpoints.log_dir
     if log_dir:
-        path = Path(log_dir) / harness_log_name()
+        path = Path(log_dir) / harness_log_name(config)
         config.stash[_HARNESS] = configure_json_logging(
             path, "harness", "INFO", loggers=HARNESS_LOGGERS
         )
@@ -89,13 +89,13 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
         return f"(no log to show: {path}: {exc.strerror or exc})"
 
 
-def _log_files(log_dir: Path, noted: list[Path]) -> list[Path]:
+def _log_files(log_dir: Path, noted: list[Path], harness: str) -> list[Path]:
     """The log dir's files for this test: its harness log, the sink logs it noted, the rest."""
     try:
         present = sorted(p for p in log_dir.iterdir() if p.is_file())
     except OSError:
         present = []
-    own_harness = log_dir / harness_log_name()
+    own_harness = log_dir / harness
     noted_here = [p for p in noted if p.parent == log_dir]
     chosen = [own_harness] if own_harness in present else []
     chosen += [p for p in noted_here if p not in chosen]
@@ -104,7 +104,7 @@ def _log_files(log_dir: Path, noted: list[Path]) -> list[Path]:
 
 
 def failure_logs(
-    stack: Stack, noted: Sequence[Path] = (), lines: int = TAIL_LINES
+    stack: Stack, noted: Sequence[Path] = (), lines: int = TAIL_LINES, harness: str = "harness.log"
 ) -> list[tuple[str, str]]:
     """(attachment name, text) for each log of ``stack`` a failed test shows; a log that is
     missing or cannot be read is a line saying so. A component whose ``Stack.logs`` is a file
@@ -114,7 +114,7 @@ def failure_logs(
         log_dir = Path(stack.endpoints.log_dir)
         if not log_dir.is_dir():
             found.append(("log dir", f"(no log to show: {log_dir} does not exist)"))
-        for path in _log_files(log_dir, list(noted)):
+        for path in _log_files(log_dir, list(noted), harness):
             found.append((f"log: {path.name}", tail(path, lines)))
     shown = {text.rstrip() for _, text in found}
     if stack.started_here:
@@ -134,7 +134,9 @@ def attach_failure_logs(item: pytest.Item) -> None:
     if stack is None:
         return
     try:
-        logs = failure_logs(stack, item.stash.get(_NOTED, []))
+        logs = failure_logs(
+            stack, item.stash.get(_NOTED, []), harness=harness_log_name(item.config)
+        )
     except Exception as exc:  # the report must not break the run
         logs = [("logs", f"(could not collect the logs: {type(exc).__name__}: {exc})")]
     for name, text in logs:

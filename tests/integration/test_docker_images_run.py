@@ -35,7 +35,13 @@ from testcontainers.core.container import DockerContainer  # after engine: Ryuk 
 
 SESSION = f"images-test-{secrets.token_hex(4)}"
 START_SECONDS = 180.0
-USERS = {"postgres": "postgres", "mariadb": "mysql", "kafka": "kafka", "connect": "kafka"}
+USERS = {
+    "postgres": "postgres",
+    "mariadb": "mysql",
+    "kafka": "kafka",
+    "connect": "kafka",
+    "prometheus": "prometheus",
+}
 DEBEZIUM = {
     "io.debezium.connector.postgresql.PostgresConnector",
     "io.debezium.connector.mariadb.MariaDbConnector",

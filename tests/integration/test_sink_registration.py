@@ -102,14 +102,14 @@ def test_a_worker_that_fails_to_start_leaves_no_target_and_logs_json_why(
         worker.start()
     assert not (targets / f"{worker.name}.json").exists()
     assert worker.log_path == Path(cdc_stack.endpoints.log_dir) / f"sink-{worker.name}.log"
-    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines()]
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines()]  # all JSON
     error = next(line for line in lines if line["level"] == "ERROR")
     assert f"--table-uri {table}" in error["message"]
     assert (error["component"], error["table"]) == ("sink", str(table))
 
 
 def test_a_workers_log_is_json_lines_in_the_log_dir_and_outlives_its_folder(
-    cdc_stack, make_worker
+    cdc_stack, make_worker, pytestconfig
 ) -> None:
     topic = _topic(cdc_stack.kafka_bootstrap)
     worker = make_worker(topic)
@@ -126,7 +126,7 @@ def test_a_workers_log_is_json_lines_in_the_log_dir_and_outlives_its_folder(
     shutil.rmtree(worker.workdir)
     assert log_path.read_text().splitlines()[-1] == tail[-1]
 
-    harness = Path(cdc_stack.endpoints.log_dir) / harness_log_name()
+    harness = Path(cdc_stack.endpoints.log_dir) / harness_log_name(pytestconfig)
     said = [json.loads(line) for line in harness.read_text().splitlines()]
     about = [line for line in said if line.get("topic") == topic]
     assert len(about) == 2, about

@@ -53,9 +53,8 @@ def test_up_status_generate_down_leaves_nothing_behind(env: dict[str, str], tmp_
         assert "cdc:   postgres: ready in" in up.stdout  # the plugin's progress lines
         record = records.load(path)
         assert record is not None, up.stdout
-        assert sorted(entry["name"] for entry in record.processes) == sorted(
-            ["postgres", "mariadb", "kafka", "connect"]
-        )
+        components = ["postgres", "mariadb", "kafka", "connect", "collector", "prometheus"]
+        assert sorted(entry["name"] for entry in record.processes) == sorted(components)
         pids = record.pids
         assert _alive(pids) == pids, "a process did not outlive `cdc-spec up`"
         assert all(os.getpgid(pid) != os.getpgid(0) for pid in pids), "in the caller's group"
@@ -66,9 +65,10 @@ def test_up_status_generate_down_leaves_nothing_behind(env: dict[str, str], tmp_
 
         status = _cdc_spec(env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
-        rows = status.stdout.splitlines()[1:]
-        assert [row.split()[0] for row in rows] == ["postgres", "mariadb", "kafka", "connect"]
+        rows = status.stdout.splitlines()[1 : 1 + len(components)]
+        assert [row.split()[0] for row in rows] == components
         assert all(row.split()[2] == "up" for row in rows), status.stdout
+        assert "connector lag: no Debezium connector streams (Prometheus: " in status.stdout
 
         again = _cdc_spec(env, "up")
         assert again.returncode == 0, again.stdout + again.stderr
@@ -98,7 +98,7 @@ def test_up_status_generate_down_leaves_nothing_behind(env: dict[str, str], tmp_
     assert (again.returncode, again.stdout.startswith("no stack is up")) == (0, True)
 
 
-def test_up_without_mariadb_starts_three_services(env: dict[str, str], tmp_path: Path) -> None:
+def test_up_without_mariadb_starts_no_mariadb(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "state" / "stack.json"
     pids: list[int] = []
     try:
@@ -107,18 +107,15 @@ def test_up_without_mariadb_starts_three_services(env: dict[str, str], tmp_path:
         record = records.load(path)
         assert record is not None, up.stdout
         pids = record.pids
-        assert sorted(entry["name"] for entry in record.processes) == [
-            "connect",
-            "kafka",
-            "postgres",
-        ]
+        components = ["postgres", "kafka", "connect", "collector", "prometheus"]
+        assert sorted(entry["name"] for entry in record.processes) == sorted(components)
         assert record.endpoints.mysql_dsn is None
         names = " ".join(psutil.Process(pid).name() for pid in pids)
         assert "mariadbd" not in names, names
         status = _cdc_spec(env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
-        rows = status.stdout.splitlines()[1:]
-        assert [row.split()[0] for row in rows] == ["postgres", "kafka", "connect"]
+        rows = status.stdout.splitlines()[1 : 1 + len(components)]
+        assert [row.split()[0] for row in rows] == components
     finally:
         down = _cdc_spec(env, "down")
     assert down.returncode == 0, down.stdout + down.stderr

@@ -30,7 +30,6 @@ from pytest_cdc.stack.docker.containers import (
     ServiceContainer,
     labels_for,
 )
-from pytest_cdc.stack.docker.engine import engine_client
 from pytest_cdc.stack.docker.images import image_ref
 from pytest_cdc.stack.docker.stack import DockerStack, start_docker_stack
 from pytest_cdc.stack.native.stack import _free_ports
@@ -41,9 +40,7 @@ pytestmark = pytest.mark.timeout(900)
 
 def session_containers(session: str) -> list[Any]:
     """`docker ps -a --filter label=org.cdc-spec.session=<session>`."""
-    return engine_client().containers.list(
-        all=True, filters={"label": f"{SESSION_LABEL}={session}"}
-    )
+    return cleanup.labelled_containers(f"{SESSION_LABEL}={session}")
 
 
 @pytest.fixture(scope="module")

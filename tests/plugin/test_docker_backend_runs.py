@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from cdc_support.waiting import wait_until
+from pytest_cdc.stack.docker.cleanup import labelled_containers
 from pytest_cdc.stack.docker.containers import COMPONENT_LABEL, OWNER_PID_LABEL
-from pytest_cdc.stack.docker.engine import engine_client
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -44,8 +44,7 @@ STACK = ("postgres", "mariadb", "kafka", "connect", "collector", "prometheus")
 
 def run_containers(pid: int) -> list[Any]:
     """The containers a run (its pid) started, running or not."""
-    label = f"{OWNER_PID_LABEL}={pid}"
-    return engine_client().containers.list(all=True, filters={"label": label})
+    return labelled_containers(f"{OWNER_PID_LABEL}={pid}")
 
 
 def _env(tmpdir: Path, project: Path) -> dict[str, str]:

@@ -38,10 +38,17 @@ SINK_DIR_PREFIX = "cdc-sink-"
 """The docker stack's temp dir name starts so (only such dirs are removed with orphans)."""
 
 
+def labelled_containers(label: str) -> list[Any]:
+    """The containers (running or not) carrying ``label`` (``key`` or ``key=value``); one
+    removed while being listed is left out rather than failing the listing."""
+    return list(
+        engine_client().containers.list(all=True, filters={"label": label}, ignore_removed=True)
+    )
+
+
 def find_containers(session: str | None = None) -> list[Any]:
     """The cdc-spec containers (running or not) of ``session``, or of every session."""
-    label = f"{SESSION_LABEL}={session}" if session else SESSION_LABEL
-    return list(engine_client().containers.list(all=True, filters={"label": label}))
+    return labelled_containers(f"{SESSION_LABEL}={session}" if session else SESSION_LABEL)
 
 
 def describe(container: Any) -> str:
@@ -124,10 +131,7 @@ def remove_orphans(*, include_detached: bool = False) -> list[str]:
 def remove_stack_in(workdir: Path) -> list[str]:
     """Remove the containers of the stack whose temp dir is ``workdir`` (a recorded stack),
     then the dir; one line per thing removed."""
-    found = engine_client().containers.list(
-        all=True, filters={"label": f"{WORKDIR_LABEL}={workdir}"}
-    )
-    lines = remove(found)
+    lines = remove(labelled_containers(f"{WORKDIR_LABEL}={workdir}"))
     if _remove_workdir(workdir):
         lines.append(f"removed {workdir}")
     return lines

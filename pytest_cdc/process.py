@@ -45,6 +45,11 @@ class _ProbeExecutor(Executor):
     def pre_start_check(self) -> bool:
         return False  # ports are fresh; nothing else can be listening
 
+    def check_subprocess(self) -> bool:
+        if self.process is None:  # killed by another thread: mirakuru would wait forever
+            raise ProcessExitedWithError(self, -signal.SIGKILL)
+        return super().check_subprocess()
+
     def after_start_check(self) -> bool:
         try:
             seen = self._probe()
@@ -96,7 +101,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _forget()
         self._log_offset = self._log_file.tell()
-        self._executor = _ProbeExecutor(
+        self._executor = executor = _ProbeExecutor(
             self.command,
             lambda: self._probe(self),
             timeout=self.timeout,
@@ -110,11 +115,13 @@ class ServiceProcess:
             popen_kwargs=self._popen_kwargs,
         )
         try:
-            self._executor.start()
+            executor.start()
         except (TimeoutExpired, ProcessExitedWithError) as exc:
-            seen = self._executor.last_seen
+            seen = executor.last_seen
             if isinstance(exc, ProcessExitedWithError):
                 seen = f"the process exited with code {exc.exit_code}"
+                if executor.process is None and exc.exit_code == -signal.SIGKILL:
+                    seen = "the process was killed while starting (the stack is stopping)"
             self._forget(kill=True)
             raise StackStartError(
                 self.name,

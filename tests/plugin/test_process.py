@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
 
+from cdc_support.waiting import wait_until
 from pytest_cdc.errors import StackStartError
 from pytest_cdc.process import ServiceProcess
 
@@ -88,4 +90,21 @@ def test_an_interrupt_while_starting_kills_the_process(tmp_path: Path) -> None:
         service.start()
     assert not service.running()
     pid = seen[0]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_kill_from_another_thread_ends_a_start_in_progress(tmp_path: Path) -> None:
+    """The stack kills services other threads are still starting (on Ctrl-C/SIGTERM); such a
+    start must end at once with the kill named, not wait forever for a process now gone."""
+    service = _service(tmp_path, SLOW, lambda s: "not ready", timeout=60)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        start = pool.submit(service.start)
+        wait_until(
+            lambda: service.pid, done=bool, timeout=10, expected="the service's process to run"
+        )
+        pid = service.pid
+        service.kill()
+        with pytest.raises(StackStartError) as info:
+            start.result(timeout=10)
+    assert "killed while starting" in str(info.value)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -8,7 +8,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -275,10 +275,22 @@ def _start_all(
     started: dict[str, ServiceProcess],
     progress: Progress,
 ) -> None:
-    """Start ``services`` in parallel; raise the first failure once all have finished."""
+    """Start ``services`` in parallel; raise the first failure once all have finished.
+
+    On Ctrl-C/SIGTERM the services are killed first, which ends the starts still waiting, so
+    the threads are joined at once rather than after every service became ready.
+    """
     created += services
-    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(services))
+    try:
         futures = {svc.name: pool.submit(_start, svc, progress) for svc in services}
+        wait(futures.values())
+    except BaseException:
+        for svc in services:
+            svc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     for name, future in futures.items():
         if future.exception() is None:
             started[name] = future.result()

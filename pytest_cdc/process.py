@@ -3,20 +3,31 @@
 Used by the native stack's services and by the sink workers. Processes are run by mirakuru
 (own process group, marked by an environment variable so leftovers are found and killed at
 interpreter exit). Output goes to a log file per service.
+
+The marker is ours, in letters only: mirakuru's own exit hook kills every process whose marker
+*contains* the exiting interpreter's pid, so with mirakuru's ``<pid>:<uuid>`` an unrelated
+Python exiting could kill a stack left running (`cdc-spec up`) when its pid happened to occur
+in that marker. Our exit hook kills the processes this interpreter marked and did not detach.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import signal
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 from mirakuru import Executor
+from mirakuru.base import ENV_UUID
+from mirakuru.base_env import processes_with_env
 from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
 from pytest_cdc.errors import StackStartError
@@ -34,11 +45,32 @@ def cdc_spec_command() -> list[str]:
     return [sys.executable, "-m", "cdc_support.cli"]
 
 
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+_detached: set[str] = set()
+"""Markers of the processes left running on purpose (not killed at exit)."""
+
+
+def _owner_marker(pid: int) -> str:
+    """The start of the markers of the processes ``pid`` runs; no other pid's is a part of it."""
+    return f"cdc-spec-{str(pid).translate(_LETTERS)}-"
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """At interpreter exit, SIGKILL what this interpreter started and did not detach."""
+    for pid in processes_with_env(ENV_UUID, _owner_marker(os.getpid())):
+        with contextlib.suppress(OSError, psutil.Error):
+            if psutil.Process(pid).environ().get(ENV_UUID) not in _detached:
+                os.kill(pid, signal.SIGKILL)
+
+
 class _ProbeExecutor(Executor):
-    """A mirakuru Executor whose readiness is a probe function."""
+    """A mirakuru Executor whose readiness is a probe function, its processes marked with
+    letters only (see the module docstring)."""
 
     def __init__(self, command: list[str], probe: Callable[[], str | None], **kwargs: Any) -> None:
         super().__init__(command, **kwargs)
+        self._uuid = _owner_marker(os.getpid()) + uuid.uuid4().hex.translate(_LETTERS)
         self._probe = probe
         self.last_seen = "nothing yet (process just started)"
 
@@ -181,6 +213,7 @@ class ServiceProcess:
         """Forget the process without stopping it (it keeps running after we exit)."""
         ex, self._executor = self._executor, None
         if ex is not None:
+            _detached.add(ex._uuid)  # nor our exit hook
             ex.process = None  # so the executor's __del__ does not kill it
 
     def log_since_start(self) -> bytes:

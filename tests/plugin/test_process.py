@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
+from mirakuru.base import ENV_UUID
+from mirakuru.base_env import processes_with_env
 
 from cdc_support.waiting import wait_until
 from pytest_cdc.errors import StackStartError
@@ -108,3 +113,53 @@ def test_a_kill_from_another_thread_ends_a_start_in_progress(tmp_path: Path) -> 
             start.result(timeout=10)
     assert "killed while starting" in str(info.value)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_no_other_process_exiting_can_mistake_a_service_for_its_own(tmp_path: Path) -> None:
+    """mirakuru kills, at any exiting interpreter's end, every process whose marker *contains*
+    that interpreter's pid; a marker with digits could match an unrelated pid and so kill a
+    stack `cdc-spec up` left running. Ours has none."""
+    service = _service(tmp_path, SLOW, lambda s: None)
+    service.start()
+    try:
+        marker = psutil.Process(service.pid).environ()[ENV_UUID]
+        assert not any(ch.isdigit() for ch in marker), marker
+        for pid in [*range(10), service.pid, os.getpid()]:
+            assert service.pid not in processes_with_env(ENV_UUID, str(pid))
+    finally:
+        service.stop()
+
+
+OWNER = """
+import sys, time
+from pathlib import Path
+from pytest_cdc.process import ServiceProcess
+service = ServiceProcess(
+    "demo", [sys.executable, "-c", "import time; time.sleep(120)"],
+    log_path=Path(sys.argv[1]), probe=lambda s: None, awaited="-", timeout=10,
+)
+service.start()
+print(service.pid, flush=True)
+if sys.argv[2] == "detach":
+    service.detach()
+"""
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["exits", "detaches then exits"])
+def test_an_exiting_owner_kills_its_services_unless_it_detached_them(
+    tmp_path: Path, detach: bool
+) -> None:
+    owner = subprocess.run(
+        [sys.executable, "-c", OWNER, str(tmp_path / "demo.log"), "detach" if detach else "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert owner.returncode == 0, owner.stderr
+    pid = int(owner.stdout.split()[0])
+    try:
+        alive = psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        assert alive == detach
+    finally:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()

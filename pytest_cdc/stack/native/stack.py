@@ -101,13 +101,8 @@ class NativeStack(ServicesStack):
         Returns the shell command that stops them, waits until they are gone, and only
         then removes their files.
         """
-        import atexit
-
-        from mirakuru.base import cleanup_subprocesses
-
         from pytest_cdc.stack.native.stop import record_processes, stop_command  # also run as -m
 
-        atexit.unregister(cleanup_subprocesses)
         record_processes(self.workdir, self.services)
         for service in self.services.values():
             service.detach()

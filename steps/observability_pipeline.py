@@ -30,13 +30,13 @@ from cdc_support.observability.panel_check import (
 )
 from cdc_support.observability.pipeline import PipelineSeries, Window
 from cdc_support.observability.prometheus import PrometheusClient, Series, describe_samples
-from cdc_support.source_table import SourceTable, tally
+from cdc_support.source_table import SourceTable
 from cdc_support.waiting import wait_until
-from cdc_support.workload import EcommerceGenerator
 from pytest_cdc.report import evidence
 from pytest_cdc.stack import Stack
 from steps.pipelines import CapturedTable, Sink
 from steps.pipelines_sinks import wait_and_read
+from steps.pipelines_sources import run_recorded_workload
 
 SCRAPE_MARGIN = 3.0
 """Seconds after the workload still in the window: the last scrapes of its effects."""
@@ -67,9 +67,8 @@ def _pipeline(captured: CapturedTable, sink: Sink) -> PipelineSeries:
 
 
 def _run_workload(source: SourceTable, count: int, seed: int) -> dict[str, int]:
-    ops = source.run_workload(EcommerceGenerator(seed + 1), count)
-    counts = tally(ops)
-    evidence.attach_json("workload", {"operations": count, "by kind": counts})
+    """The workload's operation counts, by Debezium's names (create/update/delete)."""
+    counts = run_recorded_workload(source, count, seed)
     return {DEBEZIUM_OPS[kind]: n for kind, n in counts.items()}
 
 

@@ -76,8 +76,14 @@ def captured_source(
 )
 def pipeline_workload(pipeline_source: SourceTable, count: int, seed: int) -> None:
     """Inserts, updates and deletes, each its own transaction (its commit time recorded)."""
-    ops = pipeline_source.run_workload(EcommerceGenerator(seed + 1), count)
-    evidence.attach_json("workload", {"operations": count, "by kind": tally(ops)})
+    run_recorded_workload(pipeline_source, count, seed)
+
+
+def run_recorded_workload(source: SourceTable, count: int, seed: int) -> dict[str, int]:
+    """Run ``count`` operations on ``source``; attach and return how many of each kind."""
+    counts = tally(source.run_workload(EcommerceGenerator(seed + 1), count))
+    evidence.attach_json("workload", {"operations": count, "by kind": counts})
+    return counts
 
 
 @when(parsers.parse("the column {column} is added to the source table"))

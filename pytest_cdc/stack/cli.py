@@ -326,7 +326,7 @@ def status_command(args: argparse.Namespace) -> int:
     for name, probe in endpoint_probes(record.endpoints).items():
         seen = probe.check()
         down += seen is not None
-        line = f"  {name:<9} {_address(name, record):<52} {'up' if seen is None else 'DOWN':<5}"
+        line = f"  {name:<10} {_address(name, record):<52} {'up' if seen is None else 'DOWN':<5}"
         _say(f"{line} {_version(name, record.versions)}" + (f"; seen: {seen}" if seen else ""))
     if not record.running():
         _say("the recorded stack is gone (none of its processes runs): `cdc-spec down` clears it")

@@ -22,11 +22,11 @@ import os
 import re
 import signal
 import sys
-import threading
 from typing import Any
 
 from cdc_support.arguments import LOG_LEVELS, port_number
 from cdc_support.logs import configure_json_logging
+from cdc_support.stopping import hold_stop_signals, wait_for_stop_signal
 
 __all__ = ["add_parser", "run"]
 
@@ -124,10 +124,12 @@ def _configure_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Serve until SIGTERM/SIGINT; 2 when the port cannot be bound."""
+    """Serve until SIGTERM/SIGINT, then exit the process with 0; returns 2 when the port
+    cannot be bound."""
     from cdc_support.observability.collector import HarnessCollector, serve
 
     sources = _sources(args, parser)
+    hold_stop_signals()  # before the server's threads start: see cdc_support.stopping
     collector = HarnessCollector(sources, timeout=args.timeout)
     try:
         server = serve(collector, args.host, args.port)
@@ -140,9 +142,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_CONFIG
     _configure_logs(args, parser)
     log = logging.getLogger("cdc_support.observability")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     host, port = server.server_address[:2]
     log.info(
         "serving http://%s:%s/metrics (sources: %s)",
@@ -151,11 +150,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         ", ".join(s.name for s in sources),
     )
     try:
-        while not stop.wait(3600):
-            pass
+        signum = wait_for_stop_signal()
+        log.info("stopping (%s)", signal.Signals(signum).name)
     finally:
         server.shutdown()
         server.server_close()
         collector.close()
         log.info("stopped")
-    return 0
+        logging.shutdown()
+    # No interpreter finalization: a scrape's librdkafka future may still complete from
+    # librdkafka's own thread, and calling into a finalizing interpreter aborts (SIGABRT).
+    os._exit(0)

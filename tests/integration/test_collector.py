@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -322,3 +323,25 @@ def socket_listening() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+def test_sigterm_while_scrapes_are_answered_exits_0_every_time(cdc_stack, tmp_path):
+    """Prometheus scrapes every second, so a stack's stop often SIGTERMs the collector while
+    it answers one; it must still exit 0 (librdkafka's threads once aborted it: SIGABRT)."""
+    for attempt in range(6):
+        stop = threading.Event()
+        with collector(cdc_stack, tmp_path) as running:
+
+            def scrape(url: str = running.url, stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    with contextlib.suppress(requests.RequestException):
+                        requests.get(url, timeout=5)
+
+            threads = [threading.Thread(target=scrape, daemon=True) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            running.wait(
+                f"a scrape answered with the Kafka source up (attempt {attempt + 1})",
+                lambda s: s.get('cdc_collector_source_up{source="kafka"}') == 1,
+            )
+        stop.set()

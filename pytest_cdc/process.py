@@ -187,10 +187,18 @@ class ServiceProcess:
         """Stop gracefully (SIGKILL after the timeout); safe to call twice."""
         if self._executor is None:
             return
+        popen = self._executor.process
         try:
             self._executor.stop()
         finally:
             self._forget(kill=False)
+        graceful = self._stop_signal != signal.SIGKILL
+        if graceful and popen is not None and popen.returncode == -signal.SIGKILL:
+            name = signal.Signals(self._stop_signal).name
+            raise RuntimeError(
+                f"{self.name} did not exit within {self.timeout:.0f}s of {name}: it was killed "
+                f"(SIGKILL); last lines of its log:\n{self.logs(10)}"
+            )
 
     def kill(self) -> None:
         """SIGKILL the whole process group, as a crash would."""

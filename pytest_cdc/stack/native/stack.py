@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import port_for
-
 from cdc_support.endpoints import Endpoints
+from pytest_cdc.ports import reserve_ports
 from pytest_cdc.process import ServiceProcess
 from pytest_cdc.stack.base import Backend, Progress, ServicesStack, StackInfo, component_names
 from pytest_cdc.stack.native.kafka import connect_service, kafka_service
@@ -309,7 +308,4 @@ def _start(service: ServiceProcess, progress: Progress) -> ServiceProcess:
 
 
 def _free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(port_for.select_random())
-    return sorted(ports)
+    return sorted(reserve_ports(count))

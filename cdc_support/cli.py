@@ -1,9 +1,11 @@
 """``cdc-spec``: the project's command line.
 
 ``cdc-spec sink ...`` runs a sink worker; ``cdc-spec collector ...`` serves the harness
-metrics (:mod:`cdc_support.observability.cli`); ``up``, ``status``, ``down``, ``generate``,
-``report`` and ``bench`` live with the stack (:mod:`pytest_cdc.stack.cli`), imported only when
-the parser is built, so importing this module needs nothing from pytest_cdc.
+metrics (:mod:`cdc_support.observability.cli`); ``cdc-spec reader ...`` runs a native CDC
+reader that appends events to a file (:mod:`cdc_support.reader_cli`); ``up``, ``status``,
+``down``, ``generate``, ``report`` and ``bench`` live with the stack
+(:mod:`pytest_cdc.stack.cli`), imported only when the parser is built, so importing this module
+needs nothing from pytest_cdc.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from cdc_support import reader_cli
 from cdc_support.observability import cli as collector_cli
 from cdc_support.sinks import cli as sink_cli
 
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.set_defaults(handler=lambda args: sink_cli.run(args, sink))
     stack_cli.add_parsers(commands)
     collector_cli.add_parser(commands)
+    reader_cli.add_parser(commands)
     return parser
 
 

@@ -112,6 +112,33 @@ class ChangeEvent:
             "lag_seconds": self.lag_seconds,
         }
 
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> ChangeEvent:
+        """The event :meth:`to_json_dict` wrote (the ISO times and ``lag_seconds`` are derived
+        and ignored). Exact for JSON-native values (None, bool, int, float, str, dicts; the key
+        comes back a tuple); any other value comes back in its JSON form (a Decimal or a
+        datetime as its string), so ``from_json_dict(d).to_json_dict() == d`` always."""
+        if not isinstance(data, dict):
+            raise MalformedEvent(f"a change event is a JSON object, got {type(data).__name__}")
+        op, key = data.get("op"), data.get("key")
+        if op not in OPS:
+            raise MalformedEvent(f"change event op {op!r} is not one of {sorted(OPS)}")
+        if key is not None and not isinstance(key, list):
+            raise MalformedEvent(f"change event key {key!r} is not a list (or null)")
+        for name in ("before", "after", "source"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, dict):
+                raise MalformedEvent(f"change event {name} {value!r} is not an object (or null)")
+        return cls(
+            op=op,
+            key=tuple(key) if key is not None else None,
+            before=data.get("before"),
+            after=data.get("after"),
+            source=data.get("source") or {},
+            commit_ts=data.get("commit_ts"),
+            observed_ts=data.get("observed_ts"),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:

@@ -26,6 +26,8 @@ pytest_plugins = [
     "pytest_cdc.fixtures.capture",
     "pytest_cdc.fixtures.lakehouse",
     "pytest_cdc.fixtures.sinks",
+    "pytest_cdc.fixtures.readers",
+    "pytest_cdc.fixtures.faults",
 ]
 
 MARKERS = {
@@ -33,6 +35,7 @@ MARKERS = {
     "postgres": "needs the stack's PostgreSQL server",
     "mysql": "needs the stack's MySQL/MariaDB server",
     "slow": "runs a workload of a thousand operations or more",
+    "fault": "kills or restarts a stack component: needs a stack this run started (no -n)",
 }
 
 

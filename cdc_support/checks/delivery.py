@@ -1,14 +1,24 @@
-"""Loss and duplicate accounting: what was committed vs what a CDC consumer delivered."""
+"""Loss and duplicate accounting: what was committed vs what a CDC consumer delivered.
+
+:func:`delivery_report` compares a workload's (op, key) pairs with delivered events key by key;
+:class:`DeliveryAudit` audits a sequence-numbered workload
+(:mod:`cdc_support.faults.workload`), where every change has an identity, so each lost,
+duplicated or unexpected change is named. Both rest on :func:`compare_per_key`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from cdc_support.events import ChangeEvent
 from cdc_support.workload import Operation
+
+if TYPE_CHECKING:
+    from cdc_support.faults.workload import SequencedOp
 
 Key = tuple[Any, ...]
 T = TypeVar("T", bound=Hashable)
@@ -142,3 +152,161 @@ def delivery_report(
         reordered=differences.reordered,
         repeated_positions=sum(n - 1 for n in positions.values() if n > 1),
     )
+
+
+class Change(NamedTuple):
+    """A change's identity: key, kind ("c", "u", "d") and the ``seq`` it wrote (None for a
+    delete: a key is never reused, so it is deleted once)."""
+
+    key: Key
+    op: str
+    seq: Any
+
+    def __str__(self) -> str:
+        key = self.key[0] if len(self.key) == 1 else self.key
+        return f"{self.op} id={key}" + ("" if self.op == "d" else f" seq={self.seq}")
+
+
+@dataclass
+class AuditReport:
+    """What a consumer delivered of a sequenced workload's committed changes.
+
+    ``lost``: committed, never delivered (in commit order); ``duplicated``: committed
+    changes delivered more than once, with the number of extra deliveries; ``unexpected``:
+    delivered changes never committed (once per delivery); ``reordered``: keys whose changes
+    came, each at its first delivery, in another order than committed. Snapshot reads (op
+    "r") are counted apart and audited no further.
+    """
+
+    committed: int
+    delivered: int
+    snapshot_reads: int
+    lost: list[Change]
+    duplicated: dict[Change, int]
+    unexpected: list[Change]
+    reordered: list[Key]
+    latest_duplicated_commit: float | None = None
+    """The commit time of the latest committed change delivered more than once: a replay
+    repeats what committed before the consumer came back."""
+
+    @property
+    def duplicates(self) -> int:
+        """Extra deliveries of committed changes."""
+        return sum(self.duplicated.values())
+
+    @property
+    def at_least_once(self) -> bool:
+        """Every committed change delivered, nothing delivered that was not committed."""
+        return not (self.lost or self.unexpected)
+
+    @property
+    def exactly_once(self) -> bool:
+        """Every committed change delivered once, in commit order per key."""
+        return self.at_least_once and not (self.duplicated or self.reordered)
+
+    def summary(self, examples: int = 5) -> str:
+        """One paragraph: counts, then a few examples per problem."""
+        text = (
+            f"{self.committed} committed, {self.delivered} delivered "
+            f"(+{self.snapshot_reads} snapshot reads): {len(self.lost)} lost, "
+            f"{self.duplicates} duplicated ({len(self.duplicated)} changes delivered more "
+            f"than once), {len(self.unexpected)} unexpected, {len(self.reordered)} keys out "
+            "of order"
+        )
+        for name, shown in self._examples(examples).items():
+            if shown:
+                text += f"; {name}: " + ", ".join(shown)
+        return text
+
+    def _examples(self, examples: int) -> dict[str, list[str]]:
+        duplicated = list(self.duplicated.items())[:examples]
+        return {
+            "lost": [str(c) for c in self.lost[:examples]],
+            "duplicated": [f"{c} x{extra + 1}" for c, extra in duplicated],
+            "unexpected": [str(c) for c in self.unexpected[:examples]],
+            "out of order": [str(k) for k in self.reordered[:examples]],
+        }
+
+    def as_dict(self, examples: int = 5) -> dict[str, Any]:
+        """JSON-ready counts and a few examples (for the report)."""
+        return {
+            "committed": self.committed,
+            "delivered": self.delivered,
+            "snapshot_reads": self.snapshot_reads,
+            "lost": len(self.lost),
+            "duplicated": self.duplicates,
+            "duplicated_changes": len(self.duplicated),
+            "unexpected": len(self.unexpected),
+            "keys_out_of_order": len(self.reordered),
+            "at_least_once": self.at_least_once,
+            "exactly_once": self.exactly_once,
+            "latest_duplicated_commit": self.latest_duplicated_commit,
+            "examples": self._examples(examples),
+        }
+
+
+class DeliveryAudit:
+    """Audits delivered change events against a sequenced workload's committed operations.
+
+    A change's identity is (key, "c"|"u", ``after[seq_column]``) or (key, "d"), so a
+    repeat is told from a new change. Operations committed before capture started belong
+    to its snapshot: leave them out of ``ops``.
+    """
+
+    def __init__(self, ops: Sequence[SequencedOp], *, seq_column: str = "seq") -> None:
+        self.seq_column = seq_column
+        self._committed: dict[Change, SequencedOp] = {}
+        self._want: dict[Key, list[Change]] = defaultdict(list)
+        for op in ops:
+            change = Change(op.key, op.op, None if op.op == "d" else op.seq)
+            self._committed[change] = op
+            self._want[op.key].append(change)
+
+    def __repr__(self) -> str:
+        return f"DeliveryAudit({len(self._committed)} committed changes)"
+
+    def identity(self, event: ChangeEvent) -> Change:
+        """The change an event delivers."""
+        if event.op == "d":
+            return Change(event.key or (), "d", None)
+        seq = (event.after or {}).get(self.seq_column)
+        with contextlib.suppress(TypeError, ValueError):  # else unexpected, shown as it is
+            seq = int(seq)
+        return Change(event.key or (), event.op, seq)
+
+    def audit(self, events: Iterable[ChangeEvent]) -> AuditReport:
+        """Compare the delivered events with the committed changes, key by key."""
+        got: dict[Key, list[Change]] = defaultdict(list)
+        delivered = reads = 0
+        for event in events:
+            if event.op == "r":
+                reads += 1
+                continue
+            delivered += 1
+            got[event.key or ()].append(self.identity(event))
+        differences = compare_per_key(self._want, got)
+        extra = [c for key in got for c in differences.extra.get(key, [])]  # delivery order
+        duplicated = Counter(c for c in extra if c in self._committed)
+        ordered_duplicates = sorted(duplicated, key=lambda c: self._committed[c].seq)
+        return AuditReport(
+            committed=len(self._committed),
+            delivered=delivered,
+            snapshot_reads=reads,
+            lost=sorted(
+                (c for changes in differences.lost.values() for c in changes),
+                key=lambda c: self._committed[c].seq,
+            ),
+            duplicated={c: duplicated[c] for c in ordered_duplicates},
+            unexpected=[c for c in extra if c not in self._committed],
+            reordered=[key for key, changes in got.items() if not self._in_order(key, changes)],
+            latest_duplicated_commit=max(
+                (self._committed[c].committed_at for c in duplicated), default=None
+            ),
+        )
+
+    def _in_order(self, key: Key, delivered: list[Change]) -> bool:
+        """Whether a key's committed changes, each at its first delivery, came in commit
+        order (what compare_per_key calls reordered, and also with losses or repeats)."""
+        first = list(dict.fromkeys(c for c in delivered if c in self._committed))
+        seen = set(first)
+        return first == [c for c in self._want.get(key, []) if c in seen]

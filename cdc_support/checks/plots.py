@@ -2,7 +2,8 @@
 
 :func:`time_series_png` draws one or more stacked panels sharing the time axis, one line per
 series (the same colour for a series name in every panel), optional dashed reference lines,
-horizontal limits, and labelled vertical marks for moments such as "writer started". Like
+horizontal limits, labelled vertical marks for moments such as "writer started", and shaded
+spans for windows such as "Kafka Connect down". Like
 :func:`cdc_support.checks.lag.lag_plot_png` it uses the Agg canvas directly, so no global
 matplotlib state is changed.
 """
@@ -36,10 +37,12 @@ def time_series_png(
     title: str,
     xlabel: str = "seconds",
     marks: Sequence[tuple[float, str]] = (),
+    spans: Sequence[tuple[float, float, str]] = (),
     legend_outside: bool = False,
 ) -> bytes:
-    """PNG of ``panels`` stacked top to bottom; ``marks`` are (time, label) vertical lines;
-    ``legend_outside`` puts each legend right of its panel instead of in its upper left."""
+    """PNG of ``panels`` stacked top to bottom; ``marks`` are (time, label) vertical lines,
+    ``spans`` (start, end, label) shaded windows; ``legend_outside`` puts each legend right of
+    its panel instead of in its upper left."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -60,6 +63,8 @@ def time_series_png(
             ax.plot(times, values, color="0.35", linestyle=("--", ":", "-.")[index % 3], label=name)
         for name, value in panel.limits.items():
             ax.axhline(value, color="red", linestyle="--", linewidth=1, label=name)
+        for start, end, label in spans:
+            ax.axvspan(start, end, color="red", alpha=0.12, linewidth=0, label=label)
         for at, label in marks:
             ax.axvline(at, color="0.6", linestyle=":", linewidth=1)
             ax.annotate(
@@ -77,10 +82,10 @@ def time_series_png(
             ax.set_title(panel.title, fontsize=10)
         ax.set_ylabel(panel.ylabel)
         ax.grid(True, alpha=0.3)
-        if panel.series or panel.references or panel.limits:
+        if panel.series or panel.references or panel.limits or spans:
             outside = {"bbox_to_anchor": (1.01, 1.0)} if legend_outside else {}
             ax.legend(fontsize=7, loc="upper left", **outside)
-        else:
+        if not (panel.series or panel.references or panel.limits):
             ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
     axes[-1].set_xlabel(xlabel)
     buffer = io.BytesIO()

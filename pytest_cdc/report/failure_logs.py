@@ -29,6 +29,7 @@ __all__ = [
     "attach_failure_logs",
     "failure_logs",
     "harness_log_name",
+    "in_scenario",
     "note_log_file",
     "scenario_started",
     "stack_known",
@@ -44,6 +45,11 @@ _NOTED = pytest.StashKey[list[Path]]()
 _SCENARIO = pytest.StashKey[bool]()
 """Set when pytest-bdd started the item's scenario: Allure has a test case to attach to."""
 _FAILED = pytest.StashKey[bool]()
+
+
+def in_scenario(item: pytest.Item) -> bool:
+    """Whether ``item`` is a pytest-bdd scenario (Allure has a test case to attach to)."""
+    return item.stash.get(_SCENARIO, False)
 
 
 def harness_log_name(config: pytest.Config) -> str:
@@ -155,5 +161,5 @@ def after_report(item: pytest.Item, report: pytest.TestReport) -> None:
         item.stash[_FAILED] = True
     if report.when != "teardown" or not item.stash.get(_FAILED, False):
         return
-    if item.stash.get(_SCENARIO, False) and getattr(item.config.option, "allure_report_dir", None):
+    if in_scenario(item) and getattr(item.config.option, "allure_report_dir", None):
         attach_failure_logs(item)

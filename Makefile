@@ -9,9 +9,11 @@ VENV := .venv/bin
 RESULTS := reports/allure-results
 PYTEST := $(VENV)/pytest -p no:cacheprovider --timeout=900
 # features on two xdist workers sharing one stack: 155 s instead of 276 s on a 2-core machine
-FEATURES := -n 2 features
+FEATURES := -n 2 -m "not fault" features
 # unit, plugin and integration tests on two workers (files kept together): 524 s instead of 781 s
-TESTS := -n 2 tests
+TESTS := -n 2 -m "not fault" tests
+# what kills or restarts a stack component needs a stack of its own: no xdist workers sharing it
+FAULTS := -m fault tests features/faults
 # make test runs every feature natively, then these again as containers (--cdc-backend=docker):
 # the P1 PostgreSQL features, one MariaDB outline, one sink outline (with its SIGKILL) and the
 # observability features
@@ -25,11 +27,13 @@ setup:
 
 demo: setup
 	@status=0; $(PYTEST) $(FEATURES) --alluredir=$(RESULTS) --clean-alluredir || status=$$?; \
+	$(PYTEST) features/faults --alluredir=$(RESULTS) || status=$$?; \
 	$(MAKE) --no-print-directory report && echo "report: open reports/html/index.html" && exit $$status
 
 test: setup lint
 	@status=0; $(PYTEST) $(TESTS) --cdc-backend=native --alluredir=$(RESULTS) --clean-alluredir || status=$$?; \
 	$(PYTEST) --cdc-backend=native $(FEATURES) --alluredir=$(RESULTS) || status=$$?; \
+	$(PYTEST) --cdc-backend=native $(FAULTS) --alluredir=$(RESULTS) || status=$$?; \
 	$(PYTEST) --cdc-backend=docker $(DOCKER_FEATURES) || status=$$?; exit $$status
 
 features: setup

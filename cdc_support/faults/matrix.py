@@ -18,8 +18,8 @@ __all__ = ["CELL_LEGEND", "WHY", "FaultRow", "matrix_html", "matrix_markdown"]
 
 CELL_LEGEND = (
     "Each cell: changes lost · extra deliveries of a change in the stream (dup) · duplicates "
-    "applied to the sink table (applied dup) · seconds from the injection until the pipeline "
-    "had caught up (recovery)."
+    "applied to the sink table (applied dup) · seconds from the injection until the first "
+    "change committed after it was delivered (recovery)."
 )
 WHY = (
     "Duplicates in the stream are expected under at-least-once delivery: a producer or "
@@ -187,5 +187,8 @@ def matrix_markdown(rows: Sequence[FaultRow]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     passed = sum(r.passed for r in rows)
-    legend = "Recovery: seconds from the injection until the pipeline had caught up."
+    legend = (
+        "Recovery: seconds from the injection until the first change committed after it was "
+        "delivered."
+    )
     return "\n".join([*lines, "", f"{passed} of {len(rows)} passed. {legend} {WHY}", ""])

@@ -88,6 +88,8 @@ class TopicReader:
             if error is not None:
                 if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     continue
+                if error.retriable() and not error.fatal():  # e.g. a broker restarting
+                    continue
                 raise RuntimeError(f"Kafka error while reading {self.topics}: {error}")
             try:
                 self.seen.records.append(self._parse(msg))

@@ -19,7 +19,8 @@ metric                                      type       what
                                                        malformed, bad_value, table_refused
 ``cdc_sink_errors_total{stage}``            counter    errors: consume, commit, commit_conflict,
                                                        commit_refused, kafka_commit,
-                                                       dead_letter, maintenance
+                                                       consumer_renewed, dead_letter,
+                                                       maintenance
 ``cdc_sink_commit_latency_seconds``         histogram  time of one table commit
 ``cdc_sink_end_to_end_lag_seconds``         histogram  source commit -> visible in the table
 ``cdc_sink_maintenance_seconds{kind}``      histogram  snapshot expiry, compaction, optimize
@@ -49,6 +50,7 @@ ERROR_STAGES = (
     "commit_conflict",
     "commit_refused",
     "kafka_commit",
+    "consumer_renewed",
     "dead_letter",
     "maintenance",
 )

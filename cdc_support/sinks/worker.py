@@ -29,6 +29,7 @@ record twice. SIGTERM (or SIGINT) finishes the batch in hand, commits it and exi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -57,6 +58,10 @@ log = logging.getLogger("cdc_support.sinks")
 librdkafka_log = logging.getLogger("cdc_support.sinks.librdkafka")
 
 IDLE_POLL_SECONDS = 0.25
+
+
+class ConsumerFenced(Exception):
+    """The Kafka consumer hit a fatal error: it cannot consume or commit again."""
 
 
 class SinkWorker:
@@ -94,6 +99,8 @@ class SinkWorker:
         self._last_offset_commit = 0.0
         self._uncommitted: Positions = {}
         self._stop = False
+        self._joined = False
+        """True once the consumer got its partitions: only then may it commit offsets."""
         self._server: Any = None
         self._consumer: Consumer | None = None
 
@@ -180,9 +187,30 @@ class SinkWorker:
                     self.consumed[(p.topic, p.partition)] = stored
             consumer.assign(partitions)
         self.metrics.assigned.set(len(partitions))
+        self._joined = True
         log.info(
             "assigned %s", ", ".join(f"{p.topic}/{p.partition}@{p.offset}" for p in partitions)
         )
+
+    def _renew_consumer(self, cause: ConsumerFenced) -> None:
+        """Replace a consumer that hit a fatal error (e.g. fenced: a broker that restarted
+        lost its static member) by a new one in the same group. Nothing is lost: the new one
+        starts from the group's committed offsets, and what the table already holds (its
+        recorded position) is skipped as replayed."""
+        self.metrics.errors.labels(stage="consumer_renewed").inc()
+        log.warning("the consumer hit a fatal error (%s); a new one joins the group", cause)
+        old, self._consumer = self._consumer, None
+        # its pending offsets go with it: committed before the new one joined, they would
+        # fence it in turn; the table's position is the truth, the next batch commits again
+        self._uncommitted, self._joined = {}, False
+        if old is not None:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                old.close()
+        consumer = Consumer(self._consumer_config())
+        consumer.subscribe(
+            [self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        self._consumer = consumer
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         self.metrics.assigned.set(0)
@@ -220,8 +248,11 @@ class SinkWorker:
                     self._commit_offsets({})
                     wait = IDLE_POLL_SECONDS
                 room = max(1, min(1000, self.config.batch_size - batch.records))
-                for msg in self._consumer.consume(num_messages=room, timeout=wait):
-                    self._take(msg, batch)
+                try:
+                    for msg in self._consumer.consume(num_messages=room, timeout=wait):
+                        self._take(msg, batch)
+                except ConsumerFenced as exc:
+                    self._renew_consumer(exc)
                 full = batch.records >= self.config.batch_size
                 if batch.records and (full or batch.age() >= self.config.batch_ms / 1000):
                     self._flush(batch)
@@ -249,8 +280,8 @@ class SinkWorker:
                 return
             self.metrics.errors.labels(stage="consume").inc()
             log.warning("consume error: %s", error)
-            if error.fatal():
-                raise KafkaException(error)
+            if error.fatal() or error.code() == KafkaError._FATAL:
+                raise ConsumerFenced(error)
             return
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         if offset < self.stored.get((topic, partition), -1):
@@ -290,7 +321,9 @@ class SinkWorker:
         self.consumed.update(positions)
         self._uncommitted.update(positions)
         due = time.monotonic() - self._last_offset_commit >= self.config.offset_commit_ms / 1000
-        if self._consumer is None or not self._uncommitted or not (due or force):
+        if self._consumer is None or not self._joined or not self._uncommitted:
+            return
+        if not (due or force):
             return
         pending, self._uncommitted = self._uncommitted, {}
         offsets = [KafkaPartition(t, p, off) for (t, p), off in sorted(pending.items())]
@@ -298,6 +331,9 @@ class SinkWorker:
             self._consumer.commit(offsets=offsets, asynchronous=False)
             self._last_offset_commit = time.monotonic()
         except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "fatal", lambda: False)():
+                self._renew_consumer(ConsumerFenced(exc.args[0]))
+                return
             # the table holds the truth; the next commit (or the table's position) catches up
             self._uncommitted = {**pending, **self._uncommitted}
             self.metrics.errors.labels(stage="kafka_commit").inc()

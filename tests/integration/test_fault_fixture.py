@@ -29,7 +29,7 @@ from cdc_support.postgres.loader import create_schema
 from cdc_support.sinks.dlq import ensure_topic
 from pytest_cdc.fixtures.faults import FaultInjector, FaultNotRecovered, FaultRecord
 
-pytestmark = [pytest.mark.postgres, pytest.mark.debezium]
+pytestmark = [pytest.mark.postgres, pytest.mark.debezium, pytest.mark.fault]
 
 ROOT = Path(__file__).resolve().parents[2]
 BACK_WITHIN = 180.0

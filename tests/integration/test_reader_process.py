@@ -219,8 +219,9 @@ def _wait_ops(probe: Callable[[], int], count: int, what: str) -> int:
     )
 
 
+@pytest.mark.fault
 def test_the_reader_rides_out_a_restart_of_its_source(
-    source, native_reader_factory, cdc_stack
+    source, native_reader_factory, cdc_faultable_stack
 ) -> None:
     kind, table, open_writer = source
     reader = native_reader_factory(kind, table=table, durability="flush")
@@ -229,7 +230,7 @@ def test_the_reader_rides_out_a_restart_of_its_source(
         work = Workload(_executor(conn))
         work.run(50)
         _delivered(reader, work.committed, timeout=30)
-    cdc_stack.restart(kind)
+    cdc_faultable_stack.restart(kind)
     with open_writer() as conn:
         work.execute = _executor(conn)
         work.run(50)

@@ -41,6 +41,7 @@ def _fault(stack: Stack, source: str, fault: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 @pytest.mark.parametrize("fault", ["restart", "kill"])
 @pytest.mark.parametrize("source", SOURCES)
 def test_the_workload_survives_its_database_dying_and_logs_exactly_what_committed(

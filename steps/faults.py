@@ -102,14 +102,8 @@ def debezium_run(source: str, cdc_fixtures: ScenarioFixtures) -> FaultRun:
     reader = cdc_fixtures.get("kafka_reader_factory")([topic])
     sink = cdc_fixtures.get("sink_worker_factory")(topic, format="delta")
 
-    def delivered() -> list[ChangeEvent]:
-        reader.poll_once(timeout=1.0)
-        while reader.poll_once(timeout=0.2):
-            pass
-        return list(reader.seen.events)
-
     targets = {"connect": "connect", "kafka": "kafka", "source": COMPONENTS[source], "sink": sink}
-    return FaultRun(source, "Debezium", writer, delivered, targets, sink=sink)
+    return FaultRun(source, "Debezium", writer, reader.drain, targets, sink=sink)
 
 
 @given(

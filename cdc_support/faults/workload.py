@@ -68,14 +68,17 @@ class PlannedOp:
     id: int
 
 
-def plan_operations(count: int, seed: int, mix: Sequence[float] = DEFAULT_MIX) -> list[PlannedOp]:
-    """The ``count`` operations of a seed: ids from 1 upward, updates and deletes on live
-    rows picked by the seeded random stream, a deleted id never used again."""
+def plan_operations(
+    count: int, seed: int, mix: Sequence[float] = DEFAULT_MIX, *, preloaded: int = 0
+) -> list[PlannedOp]:
+    """The ``count`` operations of a seed: new ids from ``preloaded + 1`` upward, updates and
+    deletes on live rows (the ``preloaded`` ids 1.. among them) picked by the seeded random
+    stream, a deleted id never used again."""
     p_insert, p_update, _ = normalised_mix(mix)
     gen = EcommerceGenerator(seed)
-    live: list[int] = []
+    live: list[int] = list(range(1, preloaded + 1))
     plan: list[PlannedOp] = []
-    next_id = 1
+    next_id = preloaded + 1
     for seq in range(1, count + 1):
         kind = choose_op(gen, p_insert, p_update, has_rows=bool(live))
         if kind == "insert":
@@ -116,10 +119,18 @@ class SequencedWorkload:
         *,
         mix: Sequence[float] = DEFAULT_MIX,
         outage_timeout: float = 120.0,
+        preloaded: int = 0,
+        rate: float | None = None,
     ) -> None:
         self.writer, self.count, self.seed = writer, count, seed
         self.outage_timeout = outage_timeout
-        self.plan = plan_operations(count, seed, mix)
+        self.preloaded = preloaded
+        """Rows 1..preloaded the table held (seq 0) before the workload; it touches them too."""
+        self.plan = plan_operations(count, seed, mix, preloaded=preloaded)
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be operations per second > 0, not {rate}")
+        self.rate = rate
+        """Operations per second at most (None: as fast as the database commits them)."""
         self.ops: list[SequencedOp] = []
         self.outages: list[Outage] = []
         self.unknown_outcomes: list[tuple[int, bool]] = []
@@ -172,8 +183,8 @@ class SequencedWorkload:
             self._thread.join(timeout)
 
     def expected_rows(self) -> dict[tuple[int], int]:
-        """The table the committed operations leave, ``{(id,): seq}``."""
-        rows: dict[tuple[int], int] = {}
+        """The table the committed operations leave, ``{(id,): seq}`` (preloaded rows: 0)."""
+        rows: dict[tuple[int], int] = {(key,): 0 for key in range(1, self.preloaded + 1)}
         for op in self.ops:
             if op.op == "d":
                 rows.pop(op.key, None)
@@ -183,7 +194,11 @@ class SequencedWorkload:
 
     def _run(self) -> None:
         try:
-            for planned in self.plan:
+            for index, planned in enumerate(self.plan):
+                if self.rate is not None:  # pace: operation i starts at i / rate seconds
+                    ahead = (self.started_at or 0.0) + index / self.rate - time.time()
+                    if ahead > 0 and self._stop.wait(ahead):
+                        break
                 if self._stop.is_set():
                     break
                 self.ops.append(self._commit(planned))

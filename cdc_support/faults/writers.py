@@ -37,6 +37,11 @@ class SequencedWriter(Protocol):
         """Create the table (if missing)."""
         ...
 
+    def preload(self, rows: int) -> None:
+        """Insert ids 1..``rows`` with ``seq = 0`` in one statement (rows that exist before
+        capture starts, for snapshots)."""
+        ...
+
     def connect(self) -> None:
         """Open the writing connection, unless one is open."""
         ...
@@ -56,6 +61,10 @@ class SequencedWriter(Protocol):
     def rows(self) -> dict[tuple[int], int]:
         """The table now, ``{(id,): seq}``, over a connection of its own."""
         ...
+
+
+PRELOADED = "preloaded"
+"""The payload of a preloaded row (``seq`` 0)."""
 
 
 def payload(seq: int) -> str:
@@ -153,6 +162,15 @@ class PostgresWriter(_SqlWriter):
             )
             conn.execute(f"ALTER TABLE {name} REPLICA IDENTITY FULL")  # type: ignore[arg-type]
 
+    def preload(self, rows: int) -> None:
+        """Ids 1..``rows`` with ``seq = 0``, from generate_series."""
+        with self._open() as conn:
+            conn.execute(
+                f"INSERT INTO {self.quote(self.table)} (id, seq, payload) "  # type: ignore[arg-type]
+                f"SELECT g, 0, '{PRELOADED}' FROM generate_series(1, %s) AS g",
+                (rows,),
+            )
+
     def connect(self) -> None:
         """Open the writing connection, unless one is open."""
         if self._conn is None:
@@ -210,6 +228,15 @@ class MySqlWriter(_SqlWriter):
                 f"CREATE TABLE IF NOT EXISTS {self.quote(self.table)} (id BIGINT PRIMARY KEY, "
                 "seq BIGINT NOT NULL, payload VARCHAR(64) NOT NULL) ENGINE=InnoDB"
             )
+
+    def preload(self, rows: int) -> None:
+        """Ids 1..``rows`` with ``seq = 0``, from MariaDB's sequence engine (``seq_1_to_N``)."""
+        with connect(self.address) as conn, conn.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {self.quote(self.table)} (id, seq, payload) "
+                f"SELECT seq, 0, '{PRELOADED}' FROM seq_1_to_{int(rows)}"
+            )
+            conn.commit()
 
     def connect(self) -> None:
         """Open the writing connection, unless one is open."""

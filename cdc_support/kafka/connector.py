@@ -6,7 +6,9 @@ then that its tables exist: one line naming the fix), for PostgreSQL ``prepare``
 owner: the publication and SELECT for the connector's role), ``register``, wait until RUNNING
 and its first heartbeat (its snapshot is done: it streams); then ``status``, ``stop`` /
 ``resume``, and ``close``: delete it, wait until it is gone and, for PostgreSQL, drop its
-replication slot and publication and take the grant back, so nothing pins WAL afterwards.
+replication slot and publication and take the grants back, so nothing pins WAL afterwards.
+A PostgreSQL connector with a signal table (:mod:`cdc_support.kafka.signals`) gets it in its
+publication, and INSERT on it for its incremental snapshots' window marks.
 The pytest fixtures and the PostgreSQL capture approach all go through it.
 """
 
@@ -110,6 +112,11 @@ class DebeziumConnector:
         return f"DebeziumConnector({self.name})"
 
     @property
+    def signal_table(self) -> str | None:
+        """The config's ``signal.data.collection`` (Debezium's source signal channel)."""
+        return self.config.get("signal.data.collection") or None
+
+    @property
     def tables(self) -> list[str]:
         """The config's ``table.include.list``."""
         return [t for t in str(self.config.get("table.include.list", "")).split(",") if t]
@@ -128,11 +135,13 @@ class DebeziumConnector:
         role (taken back at :meth:`close`). Nothing to do for other connectors."""
         if not self.slot_name:
             return
+        role, signals = self.config["database.user"], self.signal_table
+        watched = [*self.tables, *([signals] if signals else [])]
         with psycopg.connect(str(self.admin_dsn), autocommit=True) as conn:
-            privileges.create_publication(conn, str(self.publication_name), self.tables)
-            self._granted = privileges.grant_capture(
-                conn, self.config["database.user"], self.tables
-            )
+            privileges.create_publication(conn, str(self.publication_name), watched)
+            self._granted = privileges.grant_capture(conn, role, watched)
+            if signals:
+                privileges.grant_signal_writes(conn, role, signals)
 
     def register(self) -> None:
         """Create the connector on the worker."""
@@ -145,16 +154,22 @@ class DebeziumConnector:
         self.client.wait_streaming(self.name, self.topic_prefix, self.bootstrap, timeout=timeout)
 
     def start(
-        self, *, timeout: float | None = None, before: Callable[[], None] | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        before: Callable[[], None] | None = None,
+        wait: bool = True,
     ) -> None:
         """Check, run ``before`` (e.g. set a replica identity), prepare, register, then wait
-        until it streams."""
+        until it streams (``wait=False``: return while its snapshot may still run; call
+        :meth:`wait_streaming` later)."""
         self.check()
         if before is not None:
             before()
         self.prepare()
         self.register()
-        self.wait_streaming(timeout=timeout)
+        if wait:
+            self.wait_streaming(timeout=timeout)
 
     # -- while it runs
     def status(self) -> ConnectorStatus:
@@ -196,20 +211,27 @@ class DebeziumConnector:
 
     def _drop_postgres_objects(self) -> list[str]:
         problems: list[str] = []
+        role, signals = self.config["database.user"], self.signal_table
         with psycopg.connect(str(self.admin_dsn), autocommit=True) as conn:
-            for what, step in (
+            steps: list[tuple[str, Callable[[], object]]] = [
                 (f"slot {self.slot_name}", lambda: drop_slot(conn, str(self.slot_name))),
                 (
                     f"publication {self.publication_name}",
                     lambda: privileges.drop_publication(conn, str(self.publication_name)),
                 ),
                 (
-                    f"SELECT grant of {self.config['database.user']}",
-                    lambda: privileges.revoke_capture(
-                        conn, self.config["database.user"], self._granted
-                    ),
+                    f"SELECT grant of {role}",
+                    lambda: privileges.revoke_capture(conn, role, self._granted),
                 ),
-            ):
+            ]
+            if signals:
+                steps.append(
+                    (
+                        f"INSERT grant of {role} on {signals}",
+                        lambda: privileges.revoke_signal_writes(conn, role, signals),
+                    )
+                )
+            for what, step in steps:
                 try:
                     step()
                 except Exception as exc:

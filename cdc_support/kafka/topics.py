@@ -7,12 +7,28 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from cdc_support import naming
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
 from cdc_support.kafka.envelope import parse_message
 from cdc_support.waiting import WaitTimeout
+
+PASSING_ERRORS = frozenset(
+    {
+        KafkaError._PARTITION_EOF,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        # the group coordinator moving or starting, e.g. while the broker restarts: librdkafka
+        # finds it again by itself, though it does not flag these retriable
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
+"""Consumer errors a reader reads on after: the end of a partition, a topic not there yet, a
+broker or coordinator coming back."""
 
 
 @dataclass
@@ -86,7 +102,7 @@ class TopicReader:
         for msg in self._consumer.consume(num_messages=500, timeout=timeout):
             error = msg.error()
             if error is not None:
-                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                if error.code() in PASSING_ERRORS:
                     continue
                 if error.retriable() and not error.fatal():  # e.g. a broker restarting
                     continue
@@ -105,6 +121,14 @@ class TopicReader:
                 "goes on at the next poll (TopicReader(skip_malformed=True) only collects them)"
             ) from bad[0]
         return added
+
+    def drain(self, timeout: float = 1.0) -> list[ChangeEvent]:
+        """Read until a poll brings nothing new (the first poll waits up to ``timeout``);
+        every change event read so far."""
+        self.poll_once(timeout=timeout)
+        while self.poll_once(timeout=0.2):
+            pass
+        return self.seen.events
 
     def read_until(
         self,
@@ -139,6 +163,21 @@ class TopicReader:
             timeout=timeout,
             expected=f"{count} change events",
         )
+
+    def written(self, timeout: float = 5.0) -> int:
+        """Records the topics hold now (end offsets summed; 0 for a topic not there yet),
+        asked of the broker, however far this reader has read."""
+        total = 0
+        for topic in self.topics:
+            metadata = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                continue
+            for partition in metadata.partitions:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout, cached=False
+                )
+                total += max(0, high)
+        return total
 
     def close(self) -> None:
         """Leave the group and release the client."""

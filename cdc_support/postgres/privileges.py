@@ -6,7 +6,9 @@ and REPLICATION: enough to create a logical replication slot and stream from it.
 
 * a publication ``FOR TABLE ...`` (creating one needs ownership of the tables, so Debezium runs
   with ``publication.autocreate.mode=disabled`` and uses it as it is);
-* ``USAGE`` on each table's schema and ``SELECT`` on each table, for Debezium's snapshot.
+* ``USAGE`` on each table's schema and ``SELECT`` on each table, for Debezium's snapshot;
+* with a signal table (incremental snapshots), that table in the publication too, and
+  ``INSERT`` on it for the connector's window marks.
 
 :func:`role_attributes`, :func:`replication_client` and :func:`write_attempts` show what a
 role is and may do, for the features that check it.
@@ -26,8 +28,10 @@ __all__ = [
     "create_publication",
     "drop_publication",
     "grant_capture",
+    "grant_signal_writes",
     "replication_client",
     "revoke_capture",
+    "revoke_signal_writes",
     "role_attributes",
     "table_privileges",
     "write_attempts",
@@ -84,6 +88,21 @@ def revoke_capture(conn: psycopg.Connection[Any], role: str, tables: Sequence[st
                 qualified(table), sql.Identifier(role)
             )
         )
+
+
+def grant_signal_writes(conn: psycopg.Connection[Any], role: str, table: str) -> None:
+    """INSERT on a Debezium signal table, where the connector writes its incremental
+    snapshot's window marks (:mod:`cdc_support.kafka.signals`)."""
+    conn.execute(
+        sql.SQL("GRANT INSERT ON TABLE {} TO {}").format(qualified(table), sql.Identifier(role))
+    )
+
+
+def revoke_signal_writes(conn: psycopg.Connection[Any], role: str, table: str) -> None:
+    """Take back :func:`grant_signal_writes`."""
+    conn.execute(
+        sql.SQL("REVOKE INSERT ON TABLE {} FROM {}").format(qualified(table), sql.Identifier(role))
+    )
 
 
 def table_privileges(conn: psycopg.Connection[Any], role: str, table: str) -> dict[str, bool]:

@@ -25,8 +25,8 @@ Feature: Faults: what is lost and what is delivered twice when a component dies 
     table, with no change applied twice (it skips the offsets its table already recorded).
 
   The report gets the matrix of every fault and approach, and for each fault a timeline of
-  the events per second and the lag around it; the time to recover is the time from the
-  fault until the first change committed after it was delivered.
+  the events per second and the lag around it; the time to recover runs from the fault
+  until the first change committed after the component came back is delivered.
 
   @fault @slow
   Scenario Outline: Debezium on <source>, <fault>: nothing lost, duplicates <guarantee>, none applied twice

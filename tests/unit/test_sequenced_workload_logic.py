@@ -150,3 +150,28 @@ def test_stop_during_an_outage_ends_the_thread_quietly() -> None:
         time.sleep(0.01)
     workload.stop(timeout=5)
     assert workload.done == 4 and workload.failure is None
+
+
+def test_a_preloaded_table_has_its_rows_updated_and_deleted_and_new_ids_after_them() -> None:
+    plan = plan_operations(2_000, seed=3, preloaded=500)
+    inserted = [p.id for p in plan if p.op == "c"]
+    touched = {p.id for p in plan if p.op != "c"}
+    assert min(inserted) == 501 and inserted == sorted(inserted)
+    assert touched & set(range(1, 501)), "the workload never touched a preloaded row"
+    deleted = [p.id for p in plan if p.op == "d"]
+    assert len(deleted) == len(set(deleted))
+    assert plan_operations(2_000, seed=3, preloaded=500) == plan
+
+
+def test_expected_rows_start_from_the_preloaded_ones() -> None:
+    workload = SequencedWorkload(ScriptedWriter({}), 0, seed=1, preloaded=3)
+    assert workload.expected_rows() == {(1,): 0, (2,): 0, (3,): 0}
+
+
+def test_a_rate_paces_the_operations() -> None:
+    workload = SequencedWorkload(ScriptedWriter({}), 40, seed=1, rate=200.0).start()
+    workload.join(10)
+    assert workload.done == 40
+    assert workload.seconds >= 39 / 200.0
+    with pytest.raises(ValueError, match="rate"):
+        SequencedWorkload(ScriptedWriter({}), 1, seed=1, rate=0)

@@ -2,9 +2,14 @@
 
 For each batch::
 
-    rows that do not fit the table's types to the dead-letter topic ─► flush dead letters
-         ─► add new columns ─► ONE table commit (rows + offsets) ─► maintenance
-         ─► metrics and a commit-log line
+    widen columns whose source type grew ─► rows that do not fit the table's types to the
+         dead-letter topic ─► flush dead letters ─► add new columns ─► ONE table commit
+         (rows + offsets) ─► maintenance ─► metrics and a commit-log line
+
+A column whose source type grew (``int`` to ``bigint``, a numeric's precision) is widened
+before the rows are checked, where the table format can (Iceberg; see
+:mod:`~cdc_support.sinks.type_changes`); the change is logged and recorded in the next
+commit-log line's ``columns``.
 
 No single record stops a worker. Should the table refuse a commit for its data (a CHECK
 constraint, a required column: rules the worker cannot see), the batch is split in halves in
@@ -17,7 +22,7 @@ the worker (a restart resumes from the table's position).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import (
@@ -64,6 +69,7 @@ class BatchApplier:
     metrics: SinkMetrics
     commit_log: CommitLog
     topic: str
+    _changed: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"BatchApplier({self.topic} -> {self.sink.describe()})"
@@ -71,8 +77,30 @@ class BatchApplier:
     def apply(self, batch: MicroBatch) -> Positions:
         """Screen the batch and apply it (isolating what the table refuses); the positions
         the table recorded with its commits."""
+        self._widen()
         self._screen(batch)
         return self._apply(batch)
+
+    def _widen(self) -> None:
+        """Widen the table's columns whose source type grew (asked for by the decoder), so
+        the batch's values are checked against the wider types."""
+        known = self.sink.table_columns()
+        wider = [c for n, c in self.decoder.pending.items() if known and n in known]
+        if not wider:
+            return
+        try:
+            change = self.sink.ensure_columns(wider)
+        except SinkConflict:
+            raise
+        except Exception as exc:  # the table refused the new type: keep the old one
+            self.metrics.errors.labels(stage="commit_refused").inc()
+            for column in wider:
+                self.decoder.keep(column.name, f"widening refused: {one_line(exc, 200)}")
+            return
+        self.decoder.table_changed(self.sink.table_columns() or {})
+        if change:
+            log.info("table columns: %s", change)
+            self._changed.update(change)
 
     def _reject(self, batch: MicroBatch, item: BatchItem, reason: str, kind: str) -> None:
         """A change event the table cannot take: to the dead-letter topic, out of the batch."""
@@ -142,6 +170,8 @@ class BatchApplier:
             committed = self._apply(first)
             committed.update(self._apply(second))
             return committed
+        if self._changed:
+            columns, self._changed = {**self._changed, **columns}, {}
         self._log_commit(batch, ranges, columns, result)
         self._maintain()
         return batch.next_positions()

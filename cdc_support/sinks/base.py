@@ -100,7 +100,8 @@ class TableSink(abc.ABC):
 
     @abc.abstractmethod
     def ensure_columns(self, columns: Sequence[Column]) -> dict[str, Any]:
-        """Create the table with ``columns``, or add those it lacks (older rows read null)."""
+        """Create the table with ``columns``, or add those it lacks (older rows read null), or
+        widen a column whose source type grew, where the format can (Iceberg)."""
 
     @abc.abstractmethod
     def write(

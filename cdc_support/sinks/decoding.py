@@ -7,11 +7,18 @@ value, which Debezium writes after each delete so Kafka's log compaction can for
 table without a primary key gives them no key either) come back as a
 :class:`~cdc_support.events.Tombstone`. Each column is resolved once
 (:func:`~cdc_support.sinks.resolve.resolve_column`) and every value converted to its type.
+
+A column is resolved again when a record's schema of it changed (an ``ALTER TABLE`` at the
+source): a type that grew is either to be widened by the table (listed in :attr:`pending`,
+values converted as the source now sends them) or kept by it, each value then checked to fit
+the table's type (:mod:`~cdc_support.sinks.type_changes`). A dropped column is simply no
+longer in the rows: the table keeps it, and rows written since read null in it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +27,16 @@ import pyarrow as pa
 
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
 from cdc_support.kafka.envelope import KafkaMessageLike, parse_message
-from cdc_support.sinks.columns import Column, field_schemas
+from cdc_support.sinks.columns import Column
 from cdc_support.sinks.errors import SinkConfigError
+from cdc_support.sinks.record_schemas import RecordSchemas
 from cdc_support.sinks.resolve import resolve_column
+from cdc_support.sinks.type_changes import grown, kept_column, widening_refusal
 from cdc_support.sinks.unavailable import UNAVAILABLE_PLACEHOLDER
 
 __all__ = ["Decoded", "RowDecoder"]
+
+log = logging.getLogger("cdc_support.sinks")
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,9 @@ class RowDecoder:
     Columns are resolved once, on the first record that carries them: from the record's
     Kafka Connect schema when it has one, else from the table's existing column type, else
     inferred from the value (a column whose values are all null so far waits for a value).
-    Columns not yet in the table are listed in :attr:`pending` until the sink added them.
+    Columns not yet in the table, and columns whose source type grew into one the table can
+    widen to, are listed in :attr:`pending` until the sink changed the table; :attr:`kept`
+    says why the table keeps a column's type although the source's grew.
     Values are converted to what a ``fmt`` table stores (see ``resolve.resolve_column``), and
     Debezium's ``placeholder`` for a value it could not send becomes ``UNAVAILABLE``.
     """
@@ -70,15 +83,25 @@ class RowDecoder:
         self.columns: dict[str, Column] = {}
         self.order: list[str] = list(self.table_columns)
         self.pending: dict[str, Column] = {}
+        self.kept: dict[str, str] = {}
+        self.resolved_from: dict[str, Mapping[str, Any] | None] = {}
+        self._schemas = RecordSchemas()
+        self._fields: dict[str, Mapping[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"RowDecoder(key={self.key}, {len(self.columns)} columns)"
 
     def table_changed(self, table_columns: Mapping[str, pa.DataType]) -> None:
-        """The sink created the table or added columns: forget what is no longer pending."""
+        """The sink created the table, added or widened columns: forget what it did (a
+        widening it did not make is not asked for again)."""
+        before = self.table_columns
         self.table_columns = dict(table_columns)
         for name in list(self.pending):
-            if name in self.table_columns:
+            if name not in self.table_columns:
+                continue
+            if before.get(name) == self.table_columns[name]:  # a widening it did not make
+                self.keep(name, "the table did not widen it")
+            else:
                 del self.pending[name]
         for name in self.table_columns:
             if name not in self.order:
@@ -108,9 +131,17 @@ class RowDecoder:
         assert image is not None  # parse_message guarantees it
         key_values = self._key_values(record, image, where)
         wanted = image if record.op != "d" else [k for k in self.key if k in image]
+        fields = self._schemas.of(msg.value())
         unknown = [c for c in wanted if c not in self.columns]
+        if fields is not self._fields:  # another schema: a column of it may have changed
+            self._fields = fields
+            unknown += [
+                c
+                for c in wanted
+                if c in self.columns and self.resolved_from.get(c) != fields.get(c)
+            ]
         if unknown:
-            self._resolve(unknown, image, msg)
+            self._resolve(unknown, image, fields)
         key = self._key(key_values, where)
         if record.op == "d":
             return Decoded(record, key, None)
@@ -180,22 +211,47 @@ class RowDecoder:
             "a row"
         )
 
-    def _resolve(self, names: list[str], image: Mapping[str, Any], msg: KafkaMessageLike) -> None:
-        schemas = _message_field_schemas(msg)
+    def keep(self, name: str, why: str) -> None:
+        """The table keeps ``name``'s type: from now on each value is checked to fit it."""
+        table_type, source = self.table_columns[name], self.columns[name]
+        self.pending.pop(name, None)
+        self.kept[name] = why
+        self.columns[name] = kept_column(source, table_type, self.fmt or "sink", why)
+        log.warning(
+            "column %s: the source now sends %s, the table keeps %s (%s); a value that does not "
+            "fit goes to the dead-letter topic",
+            name,
+            source.arrow_type,
+            table_type,
+            why,
+        )
+
+    def _resolve(
+        self, names: list[str], image: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         for name in names:
-            column = resolve_column(
-                name,
-                schemas.get(name),
-                self.table_columns.get(name),
-                image.get(name),
-                placeholder=self.placeholder,
-                fmt=self.fmt,
-            )
+            schema, table_type = schemas.get(name), self.table_columns.get(name)
+            resolve = {"placeholder": self.placeholder, "fmt": self.fmt}
+            column = resolve_column(name, schema, table_type, image.get(name), **resolve)
             if column is None:
                 continue
-            self.columns[name] = column
-            if name not in self.table_columns:
-                self.pending[name] = column
+            self.resolved_from[name] = schema
+            source = None
+            if schema is not None and table_type is not None and self.fmt is not None:
+                source = resolve_column(name, schema, None, image.get(name), **resolve)
+            if source is not None and grown(table_type, source.arrow_type):
+                why = widening_refusal(table_type, source.arrow_type, self.fmt or "")
+                self.columns[name] = source
+                if why is None:
+                    self.pending[name] = source  # the sink widens the table's column
+                else:
+                    self.keep(name, why)
+            else:
+                self.columns[name] = column
+                if name in self.table_columns:
+                    self.pending.pop(name, None)  # a widening asked for is no longer wanted
+                else:
+                    self.pending[name] = column
             if name not in self.order:
                 self.order.append(name)
 
@@ -239,15 +295,3 @@ def _image_columns(value: bytes | None) -> list[str] | None:
         return None
     image = payload.get("after") or payload.get("before")
     return list(image) if isinstance(image, dict) else None
-
-
-def _message_field_schemas(msg: KafkaMessageLike) -> dict[str, Mapping[str, Any]]:
-    """Row field schemas of a record written with ``schemas.enable=true``; {} otherwise."""
-    value = msg.value()
-    try:
-        doc = json.loads(value) if value else None
-    except ValueError:
-        return {}
-    if isinstance(doc, dict) and set(doc) == {"schema", "payload"} and doc["schema"]:
-        return field_schemas(doc["schema"])
-    return {}

@@ -12,10 +12,15 @@ skipped, and a batch that holds nothing above it is skipped whole. The commit's 
 metadata also records the batch number and offset ranges (visible in ``history()``).
 
 A column the table lacks is added before the batch (``alter.add_columns``): rows written
-before read null. Delta has no time and no uuid type: such columns are stored as int64 µs since
-midnight and as strings (:func:`~cdc_support.sinks.format_types.storage_type`). A value Debezium
-marked unavailable (an unchanged TOAST column) is not written: the MERGE keeps the target
-row's value (``CASE WHEN <unavailable> THEN t.col ELSE s.col END``), and a new row reads null.
+before read null. A column dropped at the source is kept, and rows written since read null in
+it. delta-rs cannot widen a column's type: when the source's grows (``int`` -> ``bigint``) the
+column keeps its type, and a value that does not fit goes to the dead-letter topic
+(:mod:`~cdc_support.sinks.type_changes`).
+
+Delta has no time and no uuid type: such columns are stored as int64 µs since midnight and
+as strings (:func:`~cdc_support.sinks.format_types.storage_type`). A value Debezium marked
+unavailable (an unchanged TOAST column) is not written: the MERGE keeps the target row's value
+(``CASE WHEN <unavailable> THEN t.col ELSE s.col END``), and a new row reads null.
 
 Every ``optimize_every`` commits the table is compacted (OPTIMIZE: MERGE rewrites the files it
 touches and appends small ones).

@@ -16,6 +16,11 @@ last, so after another writer claimed the table or committed to it, the next com
 (:class:`~cdc_support.sinks.base.SinkConflict`, naming the new owner) instead of being
 re-applied on top of the other writer's data.
 
+A column whose source type grew is widened in place where Iceberg allows it (int -> long,
+float -> double, a decimal's precision): the data files keep the narrower type, and readers
+promote their values (:mod:`~cdc_support.sinks.type_changes`). A column dropped at the source
+is kept, and rows written since read null in it.
+
 A value Debezium marked unavailable (an unchanged TOAST column) is taken from the key's current
 row before the delete + append (the current rows of those keys are read first); a key with no
 current row reads null in that column.
@@ -64,6 +69,7 @@ from cdc_support.sinks.positions import (
     positions_from_json,
     positions_to_json,
 )
+from cdc_support.sinks.type_changes import grown
 from cdc_support.sinks.unavailable import UNAVAILABLE, fill_unavailable, has_unavailable
 
 __all__ = ["TABLE_DEFAULTS", "IcebergSink", "key_filter", "stored_offsets"]
@@ -210,16 +216,24 @@ class IcebergSink(TableSink):
             self._table = table
             return {"created": [f"{f.name} {f.type}" for f in fields]}
         existing = self.table_columns() or {}
-        new = [c for c in columns if c.name not in existing]
-        if not new:
+        fields = [pa.field(c.name, storage_type(c.arrow_type, self.format)) for c in columns]
+        new = [f for f in fields if f.name not in existing]
+        wider = [f for f in fields if f.name in existing and grown(existing[f.name], f.type)]
+        if not new and not wider:
             return {}
-        fields = [pa.field(c.name, storage_type(c.arrow_type, self.format)) for c in new]
+        before = self.native_types()
         try:
             with self._table.update_schema() as update:
-                update.union_by_name(pa.schema(fields))
+                update.union_by_name(pa.schema(new + wider))  # adds, and promotes wider types
         except CommitFailedException as exc:
-            raise self._conflict("adding columns", exc) from exc
-        return {"added": [f"{f.name} {f.type}" for f in fields]}
+            raise self._conflict("changing columns", exc) from exc
+        after = self.native_types()
+        change: dict[str, Any] = {}
+        if new:
+            change["added"] = [f"{f.name} {after.get(f.name, f.type)}" for f in new]
+        if wider:
+            change["widened"] = [f"{f.name} {before[f.name]} -> {after[f.name]}" for f in wider]
+        return change
 
     def _conflict(self, what: str, exc: Exception) -> SinkConflict:
         owner = "?"

@@ -38,7 +38,8 @@ class Timeline:
     recovery_seconds: float | None
     """Time to recover (see :func:`fault_timeline`); None when not reached in the window."""
     first_fresh_seconds: float | None
-    """Injection until the first delivery of a change committed once the component was back."""
+    """Injection until the first delivery, once the component was back, of a change
+    committed after the injection."""
     after: int
     """Seconds watched after ``back_at``."""
 
@@ -64,10 +65,10 @@ class Timeline:
                 f"(lag p95 back under {self.lag_threshold:.2f} s)"
             )
         fresh = (
-            "no change committed after it was back was delivered"
+            "no change committed after the injection was delivered once it was back"
             if self.first_fresh_seconds is None
-            else f"a change committed after it was back delivered {self.first_fresh_seconds:.1f} s "
-            "after the fault"
+            else f"changes committed since delivered again {self.first_fresh_seconds:.1f} s after "
+            "the fault"
         )
         lags = [lag for lag in self.lag_p95 if lag is not None]
         peaks = f"peak {max(self.events_per_second, default=0)} events/s"
@@ -98,10 +99,11 @@ def fault_timeline(
     plus ``margin`` (``margin`` alone without such changes).
 
     ``first_fresh_seconds`` is the other reading of "back": the injection until the first
-    delivery of a change committed at or after ``back_at`` (a change committed between the
-    injection and the component's actual stop, e.g. during a database's shutdown, would
-    otherwise count as fresh). Changes without an observed
-    time are left out; changes without a commit time count in events/s but not in the lag.
+    delivery at or after ``back_at`` of a change committed after the injection (a change that
+    slipped in between the injection and the component's actual stop, e.g. during a database's
+    shutdown, and was delivered at once does not count: the pipeline was not back yet).
+    Changes without an observed time are left out; changes without a commit time count in
+    events/s but not in the lag.
     """
     if back_at < injected_at:
         raise ValueError(
@@ -121,7 +123,11 @@ def fault_timeline(
         counts[second] += 1
         if event.lag_seconds is not None:
             lags[second].append(event.lag_seconds)
-        if event.commit_ts is not None and event.commit_ts >= back_at:
+        if (
+            event.commit_ts is not None
+            and event.commit_ts >= injected_at
+            and event.observed_ts >= back_at
+        ):
             fresh = event.observed_ts if fresh is None else min(fresh, event.observed_ts)
     p95 = {s: percentile(sorted(v), 95) if v else None for s, v in lags.items()}
     if lag_threshold is None:

@@ -26,7 +26,7 @@ Feature: Faults: what is lost and what is delivered twice when a component dies 
 
   The report gets the matrix of every fault and approach, and for each fault a timeline of
   the events per second and the lag around it; the time to recover runs from the fault
-  until the first change committed after the component came back is delivered.
+  until, the component back, a change committed since the fault is delivered.
 
   @fault @slow
   Scenario Outline: Debezium on <source>, <fault>: nothing lost, duplicates <guarantee>, none applied twice

@@ -70,8 +70,8 @@ def test_recovery_is_when_lag_is_back_under_the_baseline_threshold_for_good() ->
     timeline = fault_timeline(_stream(), T0, BACK)
     assert timeline.lag_threshold == pytest.approx(0.05 + 1.0)  # baseline p95 + margin
     assert timeline.recovery_seconds == pytest.approx(6.0)
-    # the first change committed once the component was back (at BACK) arrived 50 ms later
-    assert timeline.first_fresh_seconds == pytest.approx(5.05)
+    # the first change committed after the injection was delivered as the component came back
+    assert timeline.first_fresh_seconds == pytest.approx(5.0)
     assert "recovered 6.0 s after" in timeline.summary()
 
 
@@ -114,3 +114,8 @@ def test_the_png_shows_the_fault_window() -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     empty = timeline_png(fault_timeline([], T0, BACK), "no events")
     assert empty.startswith(b"\x89PNG")
+
+
+def test_a_change_slipping_in_before_the_stop_and_delivered_at_once_is_not_a_recovery() -> None:
+    events = [*_stream(), _event(9999, T0 + 0.01, T0 + 0.06)]
+    assert fault_timeline(events, T0, BACK).first_fresh_seconds == pytest.approx(5.0)

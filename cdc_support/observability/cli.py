@@ -26,7 +26,7 @@ from typing import Any
 
 from cdc_support.arguments import LOG_LEVELS, port_number
 from cdc_support.logs import configure_json_logging
-from cdc_support.stopping import hold_stop_signals, wait_for_stop_signal
+from cdc_support.stopping import holding_stop_signals, wait_for_stop_signal
 
 __all__ = ["add_parser", "run"]
 
@@ -129,35 +129,35 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from cdc_support.observability.collector import HarnessCollector, serve
 
     sources = _sources(args, parser)
-    hold_stop_signals()  # before the server's threads start: see cdc_support.stopping
-    collector = HarnessCollector(sources, timeout=args.timeout)
-    try:
-        server = serve(collector, args.host, args.port)
-    except OSError as exc:
-        print(
-            f"cdc-spec collector: error: cannot serve on {args.host} port {args.port} "
-            f"({exc.strerror or exc}); choose a free --port (or another --host)",
-            file=sys.stderr,
+    with holding_stop_signals():  # before the server's threads start: see cdc_support.stopping
+        collector = HarnessCollector(sources, timeout=args.timeout)
+        try:
+            server = serve(collector, args.host, args.port)
+        except OSError as exc:
+            print(
+                f"cdc-spec collector: error: cannot serve on {args.host} port {args.port} "
+                f"({exc.strerror or exc}); choose a free --port (or another --host)",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        _configure_logs(args, parser)
+        log = logging.getLogger("cdc_support.observability")
+        host, port = server.server_address[:2]
+        log.info(
+            "serving http://%s:%s/metrics (sources: %s)",
+            host,
+            port,
+            ", ".join(s.name for s in sources),
         )
-        return EXIT_CONFIG
-    _configure_logs(args, parser)
-    log = logging.getLogger("cdc_support.observability")
-    host, port = server.server_address[:2]
-    log.info(
-        "serving http://%s:%s/metrics (sources: %s)",
-        host,
-        port,
-        ", ".join(s.name for s in sources),
-    )
-    try:
-        signum = wait_for_stop_signal()
-        log.info("stopping (%s)", signal.Signals(signum).name)
-    finally:
-        server.shutdown()
-        server.server_close()
-        collector.close()
-        log.info("stopped")
-        logging.shutdown()
-    # No interpreter finalization: a scrape's librdkafka future may still complete from
-    # librdkafka's own thread, and calling into a finalizing interpreter aborts (SIGABRT).
-    os._exit(0)
+        try:
+            signum = wait_for_stop_signal()
+            log.info("stopping (%s)", signal.Signals(signum).name)
+        finally:
+            server.shutdown()
+            server.server_close()
+            collector.close()
+            log.info("stopped")
+            logging.shutdown()
+        # No interpreter finalization: a scrape's librdkafka future may still complete from
+        # librdkafka's own thread, and calling into a finalizing interpreter aborts (SIGABRT).
+        os._exit(0)

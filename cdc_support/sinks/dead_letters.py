@@ -35,7 +35,15 @@ class DeadLetters:
 
     def open(self, bootstrap: str, topic: str, group: str) -> None:
         """Make sure ``topic`` exists and start its producer."""
-        ensure_topic(AdminClient({"bootstrap.servers": bootstrap}), topic)
+        admin = AdminClient(
+            {
+                "bootstrap.servers": bootstrap,
+                # its messages (e.g. "Purging ... background queue" when it is dropped) as
+                # log records, so the worker's log stays JSON lines
+                "logger": logging.getLogger("cdc_support.sinks.librdkafka"),
+            }
+        )
+        ensure_topic(admin, topic)
         self.queue = DeadLetterQueue(bootstrap, topic, group)
 
     def send(self, msg: Any, exc: Exception | str, kind: str | None = None) -> None:

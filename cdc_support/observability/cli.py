@@ -116,6 +116,8 @@ def _sources(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
 def _configure_logs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """JSON lines on stderr, and in ``--log-file`` when given."""
     configure_json_logging(sys.stderr, "collector", args.log_level)
+    # kafka-python logs every failed reconnect; the collector reports an outage once
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     if args.log_file:
         try:
             configure_json_logging(args.log_file, "collector", args.log_level)

@@ -18,20 +18,32 @@ report its own lag — and that is when the lag matters.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-__all__ = ["CONNECT_GROUP", "ConsumerGroupLag", "group_partitions", "lag_of", "wanted_group"]
+__all__ = [
+    "CONNECT_GROUP",
+    "ConsumerGroupLag",
+    "assigned_partitions",
+    "group_partitions",
+    "lag_of",
+    "wanted_group",
+]
 
 CONNECT_GROUP = "cdc-spec-connect"
 """The Kafka Connect worker group of cdc-spec's stacks (its members are workers, not readers)."""
 
 Partition = tuple[str, int]
+
+REQUEST_TIMEOUT_MS = 10_000
+"""How long one broker request may take; a scrape that cannot wait reuses the running query."""
 
 
 def wanted_group(group: str, pattern: re.Pattern[str] | None) -> bool:
@@ -63,8 +75,16 @@ def group_partitions(
 
 
 class ConsumerGroupLag:
-    """Reads the groups' offsets with one AdminClient kept between scrapes (librdkafka
-    reconnects by itself)."""
+    """Reads the groups' offsets with kafka-python's admin client, kept between scrapes and
+    replaced after a failed query.
+
+    Why kafka-python and not confluent-kafka's AdminClient, which the rest of cdc-spec uses:
+    librdkafka aborts the whole process when a coordinator request (DescribeGroups,
+    OffsetFetch) fails while in flight — a broker restart or a request timeout under load —
+    with ``rd_kafka_enq_once_del_source_return: Assertion `eonce->refcnt > 0' failed``
+    (confluentinc/librdkafka#4605, still open with 2.16). A collector must outlive the broker
+    it watches; kafka-python raises instead.
+    """
 
     name = "kafka"
 
@@ -72,96 +92,109 @@ class ConsumerGroupLag:
         self.bootstrap = bootstrap
         self.where = bootstrap
         self.groups = groups
-        self._admin: AdminClient | None = None
+        self._admin: KafkaAdminClient | None = None
 
     def __repr__(self) -> str:
         return f"ConsumerGroupLag({self.bootstrap})"
 
-    def _client(self) -> AdminClient:
+    def read(self, timeout: float) -> list[Metric]:
+        """The families above; raises when the broker does not answer."""
+        try:
+            return self._read(self._client())
+        except Exception:
+            self.close()  # the next scrape starts from a new connection
+            raise
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                admin.close()
+
+    def _client(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = AdminClient(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "client.id": "cdc-spec-collector",
-                    # an unreachable broker is reported once as source_up=0, not by librdkafka
-                    # on every reconnect attempt
-                    "log_level": 0,
-                }
+            self._admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                client_id="cdc-spec-collector",
+                request_timeout_ms=REQUEST_TIMEOUT_MS,
             )
         return self._admin
 
-    def read(self, timeout: float) -> list[Metric]:
-        """The families above; raises when the broker does not answer."""
-        admin = self._client()
-        listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout)
-        if listing.errors and not listing.valid:
-            raise listing.errors[0]
-        groups = sorted(g.group_id for g in listing.valid if wanted_group(g.group_id, self.groups))
-        offsets = {
-            g: admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(g)], request_timeout=timeout
-            )[g]
-            for g in groups
-        }
-        described = (
-            admin.describe_consumer_groups(groups, request_timeout=timeout) if groups else {}
+    def _read(self, admin: KafkaAdminClient) -> list[Metric]:
+        groups = sorted(
+            g["group_id"] for g in admin.list_groups() if wanted_group(g["group_id"], self.groups)
         )
-        metadata = admin.list_topics(timeout=timeout)
-        partitions = {
-            name: len(topic.partitions)
-            for name, topic in metadata.topics.items()
-            if topic.error is None
+        if not groups:
+            return _families({}, {}, {})
+        committed = _group_offsets(admin, groups)
+        described = admin.describe_groups(groups)
+        assigned = {g: assigned_partitions(described.get(g)) for g in groups}
+        topics = {t for g in groups for t, _ in [*committed.get(g, {}), *assigned[g]]}
+        partitions = _partition_counts(admin, topics)
+        per_group = {
+            g: group_partitions(committed.get(g, {}), assigned[g], partitions) for g in groups
         }
-        per_group: dict[str, dict[Partition, int | None]] = {}
-        for group in groups:
-            try:
-                committed = _committed(offsets[group].result(timeout))
-                assigned = _assigned(described[group].result(timeout))
-            except KafkaException:
-                continue  # the group went away between the listing and these requests
-            per_group[group] = group_partitions(committed, assigned, partitions)
         wanted = {tp for parts in per_group.values() for tp in parts}
         unread = {tp for parts in per_group.values() for tp, c in parts.items() if c is None}
-        ends = _offsets(admin, wanted, OffsetSpec.latest(), timeout)
-        starts = _offsets(admin, unread, OffsetSpec.earliest(), timeout)
+        ends = _offsets(admin, wanted, OffsetSpec.LATEST)
+        starts = _offsets(admin, unread, OffsetSpec.EARLIEST)
         return _families(per_group, starts, ends)
 
-    def close(self) -> None:
-        """Drop the client (librdkafka closes its connections)."""
-        self._admin = None
 
-
-def _committed(result: Any) -> dict[Partition, int]:
+def _group_offsets(admin: KafkaAdminClient, groups: list[str]) -> dict[str, dict[Partition, int]]:
+    """Committed offsets per group: one request for all, else one per group, leaving out a
+    group that went away since the listing."""
+    try:
+        answers = admin.list_group_offsets(dict.fromkeys(groups))
+    except KafkaError:
+        answers = {}
+        for group in groups:
+            with contextlib.suppress(KafkaError):
+                answers.update(admin.list_group_offsets({group: None}))
     return {
-        (tp.topic, tp.partition): tp.offset
-        for tp in result.topic_partitions or []
-        if tp.error is None and tp.offset >= 0
+        group: {(tp.topic, tp.partition): om.offset for tp, om in offsets.items() if om.offset >= 0}
+        for group, offsets in answers.items()
     }
 
 
-def _assigned(description: Any) -> list[Partition]:
+def assigned_partitions(description: Mapping[str, Any] | None) -> list[Partition]:
+    """The partitions assigned to the group's members (none when it has no members)."""
+    if not description or description.get("error"):
+        return []
     return [
-        (tp.topic, tp.partition)
-        for member in description.members or []
-        if member.assignment is not None
-        for tp in member.assignment.topic_partitions or []
+        (block["topic"], p)
+        for member in description.get("members") or []
+        for block in (member.get("member_assignment") or {}).get("assigned_partitions") or []
+        for p in block["partitions"]
     ]
 
 
+def _partition_counts(admin: KafkaAdminClient, topics: set[str]) -> dict[str, int]:
+    """Partition count per existing topic of ``topics``."""
+    if not topics:
+        return {}
+    existing = set(admin.list_topics()) & topics
+    if not existing:
+        return {}
+    return {
+        t["name"]: len(t["partitions"])
+        for t in admin.describe_topics(sorted(existing))
+        if t["error_code"] == 0
+    }
+
+
 def _offsets(
-    admin: AdminClient, partitions: set[Partition], spec: OffsetSpec, timeout: float
+    admin: KafkaAdminClient, partitions: set[Partition], spec: Any
 ) -> dict[Partition, int]:
-    """Offsets of ``partitions`` (one without a leader right now is left out)."""
+    """Offsets of ``partitions``."""
     if not partitions:
         return {}
     request = {TopicPartition(topic, p): spec for topic, p in sorted(partitions)}
-    offsets: dict[Partition, int] = {}
-    for tp, future in admin.list_offsets(request, request_timeout=timeout).items():
-        try:
-            offsets[(tp.topic, tp.partition)] = future.result(timeout).offset
-        except KafkaException:
-            continue
-    return offsets
+    return {
+        (tp.topic, tp.partition): answer.offset
+        for tp, answer in admin.list_partition_offsets(request).items()
+    }
 
 
 def _families(

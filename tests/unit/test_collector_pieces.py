@@ -19,7 +19,12 @@ from prometheus_client.core import GaugeMetricFamily
 
 from cdc_support import cli
 from cdc_support.observability.collector import HarnessCollector, serve
-from cdc_support.observability.kafka_lag import group_partitions, lag_of, wanted_group
+from cdc_support.observability.kafka_lag import (
+    assigned_partitions,
+    group_partitions,
+    lag_of,
+    wanted_group,
+)
 from cdc_support.observability.mysql_binlog import binlog_file_number
 from cdc_support.sinks.metrics import parse_metrics
 
@@ -53,6 +58,25 @@ def test_a_group_covers_every_partition_of_the_topics_it_committed_on_or_is_assi
     }
     # a topic deleted since the commit is skipped
     assert group_partitions({("gone", 0): 3}, [], partitions) == {}
+
+
+def test_assigned_partitions_are_read_from_kafka_pythons_group_description():
+    member = {
+        "member_id": "m-1",
+        "member_assignment": {
+            "assigned_partitions": [
+                {"topic": "t", "partitions": [0, 2]},
+                {"topic": "u", "partitions": [1]},
+            ],
+            "user_data": "",
+        },
+    }
+    joining = {"member_id": "m-2", "member_assignment": None}
+    described = {"group_id": "g", "members": [member, joining], "error": None}
+    assert assigned_partitions(described) == [("t", 0), ("t", 2), ("u", 1)]
+    assert assigned_partitions({"group_id": "g", "members": [], "error": None}) == []
+    assert assigned_partitions({"group_id": "g", "error": "GroupIdNotFound"}) == []
+    assert assigned_partitions(None) == []
 
 
 def test_binlog_file_numbers_are_the_extension():

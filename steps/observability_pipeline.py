@@ -79,13 +79,26 @@ def _run_workload(source: SourceTable, count: int, seed: int) -> dict[str, int]:
     ),
     target_fixture="watched",
 )
-def watched_workload(captured_table: CapturedTable, sink: Sink, count: int, seed: int) -> Watched:
-    """Run the workload, wait until the sink applied it; the window spans both."""
+def watched_workload(
+    captured_table: CapturedTable,
+    sink: Sink,
+    cdc_prometheus: PrometheusClient,
+    count: int,
+    seed: int,
+) -> Watched:
+    """Once Prometheus scrapes the sink worker, run the workload and wait until the sink
+    applied it; the window spans both."""
+    pipeline = _pipeline(captured_table, sink)
+    cdc_prometheus.wait_for(
+        pipeline.queries["sink commits"],
+        timeout=SETTLE_TIMEOUT,
+        expected=f"Prometheus to scrape the sink worker {pipeline.instance} before the workload",
+    )
     start = time.time()
     expected = _run_workload(captured_table.table, count, seed)
     wait_and_read(sink, captured_table.table)
     window = Window(start, time.time() + SCRAPE_MARGIN)
-    return Watched(_pipeline(captured_table, sink), window, expected)
+    return Watched(pipeline, window, expected)
 
 
 def _points(series: list[Series]) -> int:

@@ -160,6 +160,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             collector.close()
             log.info("stopped")
             logging.shutdown()
-        # No interpreter finalization: a scrape's librdkafka future may still complete from
-        # librdkafka's own thread, and calling into a finalizing interpreter aborts (SIGABRT).
+        # No interpreter finalization: a source's query thread (a daemon, see collector.py) may
+        # still be inside its client, hung on an unreachable database or broker.
         os._exit(0)

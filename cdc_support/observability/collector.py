@@ -144,8 +144,8 @@ class HarnessCollector(Collector):
         yield from (up, errors, durations)
 
     def close(self) -> None:
-        """Close the sources' connections, once a query still running has ended (closing a
-        client another thread is inside, e.g. librdkafka's, can abort the process)."""
+        """Close the sources' connections, once a query still running has ended (a client is
+        not closed under the thread that is using it)."""
         for state in self._states:
             with state.lock:
                 running = state.query

@@ -98,7 +98,9 @@ class ConsumerGroupLag:
         return f"ConsumerGroupLag({self.bootstrap})"
 
     def read(self, timeout: float) -> list[Metric]:
-        """The families above; raises when the broker does not answer."""
+        """The families above; raises when the broker does not answer. Each request is bounded
+        by :data:`REQUEST_TIMEOUT_MS`, not ``timeout``: a scrape that cannot wait for the query
+        reuses it (see the collector)."""
         try:
             return self._read(self._client())
         except Exception:

@@ -200,8 +200,17 @@ class MicroBatch:
         return {tp: span[1] for tp, span in self.ranges.items()}
 
     def age(self) -> float:
-        """Seconds since the batch's first record."""
+        """Seconds since the batch's oldest record reached Kafka (or since its first record
+        was taken, for records without a timestamp)."""
         return time.monotonic() - self.started
+
+    def written_at(self, wall: float) -> None:
+        """A record of the batch reached Kafka at ``wall`` (unix seconds): the batch has been
+        waiting since then, even when the worker was still committing the batch before.
+        Without it a record that arrived during a commit would wait that commit, then a whole
+        batch time, then its own commit."""
+        waited = max(0.0, time.time() - wall)
+        self.started = min(self.started, time.monotonic() - waited)
 
     def summary(self) -> dict[str, Any]:
         """Counts for logs and the commit log."""

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaPartition
 
 from cdc_support.events import MalformedEvent, Tombstone
@@ -97,6 +97,8 @@ class SinkWorker:
         self.batches = 0
         self.started_at: float | None = None
         self._last_offset_commit = 0.0
+        self._flushed = (0.0, 0.0)
+        """When the last flush ended (monotonic) and how long it took."""
         self._uncommitted: Positions = {}
         self._stop = False
         self._joined = False
@@ -248,13 +250,19 @@ class SinkWorker:
                     self._commit_offsets({})
                     wait = IDLE_POLL_SECONDS
                 room = max(1, min(1000, self.config.batch_size - batch.records))
+                messages: list[Message] = []
                 try:
-                    for msg in self._consumer.consume(num_messages=room, timeout=wait):
+                    messages = self._consumer.consume(num_messages=room, timeout=wait)
+                    for msg in messages:
                         self._take(msg, batch)
+                        kind, stamp = msg.timestamp()
+                        if batch.records and kind != TIMESTAMP_NOT_AVAILABLE:
+                            batch.written_at(stamp / 1000)
                 except ConsumerFenced as exc:
                     self._renew_consumer(exc)
                 full = batch.records >= self.config.batch_size
-                if batch.records and (full or batch.age() >= self.config.batch_ms / 1000):
+                drained = len(messages) < room
+                if batch.records and (full or (drained and self._due(batch))):
                     self._flush(batch)
                     batch = MicroBatch(self.batches + 1)
             if batch.records:
@@ -308,10 +316,25 @@ class SinkWorker:
 
     # ------------------------------------------------------------------ commits
 
+    def _due(self, batch: MicroBatch) -> bool:
+        """A batch is due once its oldest record has waited the batch time since it reached
+        Kafka (the commit before counts) and the worker has been as long out of commits as
+        the last one took: a worker whose commits are slow (Iceberg rewrites every file
+        holding a key of the batch) spends at most half its time committing and its batches
+        grow, so it keeps up; one whose commits are quick commits again soon. A due batch
+        still takes what the consumer holds already: it is committed once a poll comes
+        back short, so a backlog fills whole batches."""
+        ended, took = self._flushed
+        rested = time.monotonic() - ended >= min(self.config.batch_ms / 1000, took)
+        return rested and batch.age() >= self.config.batch_ms / 1000
+
     def _flush(self, batch: MicroBatch) -> None:
         """Apply the batch (:class:`~cdc_support.sinks.applying.BatchApplier`), then commit
         the group's offsets."""
+        started = time.monotonic()
         self.stored.update(self.applier.apply(batch))
+        ended = time.monotonic()
+        self._flushed = (ended, ended - started)
         self.batches = batch.number
         self._commit_offsets(batch.next_positions())
 

@@ -65,7 +65,8 @@ case "${1:-}" in
     ;;
 esac
 properties >"$CONFIG"
-exec java -Xmx1g -XX:+UseSerialGC -Djava.awt.headless=true \
+# C1 only (-XX:TieredStopAtLevel=1): see pytest_cdc/stack/native/kafka.py
+exec java -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
   -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -Dcdc.component=connect \
   -Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager \
   "${AGENT[@]}" -cp '/opt/connect/libs/*' \

@@ -11,7 +11,8 @@ KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 HOME_DIR=/var/lib/kafka
 DATA_DIR=$HOME_DIR/data
 CONFIG=$HOME_DIR/server.properties
-JAVA=(java -XX:+UseSerialGC -Djava.awt.headless=true
+# C1 only (-XX:TieredStopAtLevel=1): see pytest_cdc/stack/native/kafka.py
+JAVA=(java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
   -Dlog4j2.configurationFile=/etc/cdc-spec/log4j2.properties -Dcdc.component=kafka
   -Djava.util.logging.manager=org.apache.logging.log4j.jul.LogManager
   -cp '/opt/kafka/libs/*')

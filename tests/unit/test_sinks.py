@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+import time
 
 import pyarrow as pa
 import pytest
@@ -228,6 +229,18 @@ def test_a_batch_keeps_the_latest_event_per_key_and_every_offset():
         "skipped_replayed": 0,
         "unavailable": 0,
     }
+
+
+def test_a_batch_is_as_old_as_its_oldest_record_in_kafka():
+    batch = MicroBatch(1)
+    batch.add_tombstone(TOPIC, 0, 1)
+    assert batch.age() < 0.5
+    batch.written_at(time.time() - 3.0)  # written while the batch before was committing
+    assert 3.0 <= batch.age() < 3.5
+    batch.written_at(time.time())  # a newer record does not make the batch younger
+    assert batch.age() >= 3.0
+    batch.written_at(time.time() + 60)  # a clock ahead of ours counts as just written
+    assert batch.age() >= 3.0
 
 
 def test_latest_per_key_keeps_the_last_item_of_each_key():

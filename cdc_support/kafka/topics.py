@@ -1,4 +1,10 @@
-"""Reading change topics: consume until a condition holds, with a deadline."""
+"""Reading change topics: consume until a condition holds, with a deadline.
+
+Readers assign themselves every partition of their topics from the beginning instead of
+joining a consumer group: they never commit, and a group would have to find its coordinator
+again after a broker restart (seen: a reader that first polled after a SIGKILLed broker came
+back never got its partitions in 300 s). An assigned consumer just reconnects and fetches on.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from cdc_support import naming
 from cdc_support.events import ChangeEvent, MalformedEvent, Tombstone
 from cdc_support.kafka.envelope import parse_message
 from cdc_support.waiting import WaitTimeout
+
+METADATA_EVERY = 1.0
+"""Seconds between metadata requests for the topics a reader has not found yet."""
+METADATA_TIMEOUT = 0.5
 
 PASSING_ERRORS = frozenset(
     {
@@ -29,6 +46,54 @@ PASSING_ERRORS = frozenset(
 )
 """Consumer errors a reader reads on after: the end of a partition, a topic not there yet, a
 broker or coordinator coming back."""
+
+
+def reading_consumer(bootstrap: str, prefix: str) -> Consumer:
+    """A consumer that reads from the beginning and never commits (its group id is never
+    joined: partitions are assigned by :class:`Assignment`)."""
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": naming.group_id(prefix),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+            "allow.auto.create.topics": False,
+        }
+    )
+
+
+class Assignment:
+    """Assigns ``consumer`` every partition of ``topics`` from the beginning, as each topic
+    appears (a topic a connector has not created yet is asked for again a second later).
+    Partitions a topic gains after it was found are not picked up."""
+
+    def __init__(self, consumer: Consumer, topics: Iterable[str]) -> None:
+        self._consumer = consumer
+        self.missing = list(topics)
+        """Topics not found yet."""
+        self._next_ask = 0.0
+
+    def refresh(self) -> None:
+        """Assign the partitions of the topics that appeared since the last call (at most one
+        metadata request per topic each :data:`METADATA_EVERY` seconds; a broker that does
+        not answer is asked again then)."""
+        if not self.missing or time.monotonic() < self._next_ask:
+            return
+        self._next_ask = time.monotonic() + METADATA_EVERY
+        found: list[TopicPartition] = []
+        for topic in list(self.missing):
+            try:
+                metadata = self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT)
+            except KafkaException:
+                return  # the broker is away: ask again later
+            described = metadata.topics.get(topic)
+            if described is None or described.error is not None or not described.partitions:
+                continue
+            found += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in described.partitions]
+            self.missing.remove(topic)
+        if found:
+            self._consumer.incremental_assign(found)
 
 
 @dataclass
@@ -75,17 +140,9 @@ class TopicReader:
         self.topics = list(topics)
         self._parse = parse
         self.skip_malformed = skip_malformed
-        self._consumer = consumer or Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group_id or naming.group_id("reader"),
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "topic.metadata.refresh.interval.ms": 1000,
-                "allow.auto.create.topics": False,
-            }
-        )
-        self._consumer.subscribe(self.topics)
+        self._consumer = consumer or reading_consumer(bootstrap, "reader")
+        self._assignment = Assignment(self._consumer, self.topics)
+        self._assignment.refresh()
         self.seen = TopicRecords()
 
     def __repr__(self) -> str:
@@ -99,6 +156,7 @@ class TopicReader:
         """
         added = 0
         bad: list[MalformedEvent] = []
+        self._assignment.refresh()
         for msg in self._consumer.consume(num_messages=500, timeout=timeout):
             error = msg.error()
             if error is not None:
@@ -180,7 +238,7 @@ class TopicReader:
         return total
 
     def close(self) -> None:
-        """Leave the group and release the client."""
+        """Release the client."""
         self._consumer.close()
 
 
@@ -194,17 +252,8 @@ def read_json_values(
 ) -> list[dict]:
     """Read a non-change topic (e.g. a schema history topic) from the start as JSON objects,
     until ``done(values)`` holds; WaitTimeout (expected vs seen) at the deadline."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": naming.group_id("raw"),
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-            "allow.auto.create.topics": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reading_consumer(bootstrap, "raw")
+    assignment = Assignment(consumer, [topic])
     values: list[dict] = []
     started = time.monotonic()
     polls = 0
@@ -217,6 +266,7 @@ def read_json_values(
                     elapsed=time.monotonic() - started,
                     attempts=polls,
                 )
+            assignment.refresh()
             for msg in consumer.consume(num_messages=500, timeout=0.5):
                 if msg.error() is None and msg.value() is not None:
                     values.append(json.loads(msg.value()))

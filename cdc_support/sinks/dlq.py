@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cdc_support.kafka.envelope import KafkaMessageLike
+from cdc_support.kafka.topics import Assignment, reading_consumer
 from cdc_support.waiting import WaitTimeout
 
 __all__ = [
@@ -152,16 +152,8 @@ def read_dead_letters(
 ) -> Sequence[dict[str, Any]]:
     """Read ``count`` dead letters from the start of ``topic``: key, value and headers as
     text (for reports and checks). WaitTimeout at the deadline."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"cdc-spec-dlq-reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reading_consumer(bootstrap, "dlq-reader")
+    assignment = Assignment(consumer, [topic])
     found: list[dict[str, Any]] = []
     started = time.monotonic()
     polls = 0
@@ -175,6 +167,7 @@ def read_dead_letters(
                     attempts=polls,
                     hint="did the worker start, and is the record really unparseable?",
                 )
+            assignment.refresh()
             for msg in consumer.consume(num_messages=100, timeout=0.5):
                 if msg.error() is not None:
                     continue
@@ -195,14 +188,7 @@ def read_dead_letters(
 
 def count_records(bootstrap: str, topic: str, *, timeout: float = 10) -> int:
     """Records on ``topic`` now, from its watermarks (0 when the topic does not exist)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"cdc-spec-count-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "allow.auto.create.topics": False,
-        }
-    )
+    consumer = reading_consumer(bootstrap, "count")
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import confluent_kafka
 import pytest
@@ -14,16 +15,26 @@ SOURCE = {"connector": "postgresql", "lsn": 100, "ts_us": 1_704_103_200_000_000}
 
 
 class FakeConsumer:
-    """Hands out pre-made batches, one per consume() call; records subscriptions."""
+    """Hands out pre-made batches, one per consume() call; its topics have one partition
+    each once ``created``; records what was assigned."""
 
-    def __init__(self, *batches: list[confluent_kafka.Message]) -> None:
+    def __init__(self, *batches: list[confluent_kafka.Message], created: bool = True) -> None:
         self.batches = list(batches)
-        self.subscribed: list[str] = []
+        self.created = created
+        self.assigned: list[tuple[str, int, int]] = []
 
-    def subscribe(self, topics: list[str]) -> None:
-        self.subscribed = topics
+    def list_topics(self, topic: str, timeout: float) -> SimpleNamespace:
+        if not self.created:
+            return SimpleNamespace(topics={})
+        described = SimpleNamespace(error=None, partitions={0: object()})
+        return SimpleNamespace(topics={topic: described})
+
+    def incremental_assign(self, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        self.assigned += [(p.topic, p.partition, p.offset) for p in partitions]
 
     def consume(self, num_messages: int, timeout: float) -> list[confluent_kafka.Message]:
+        if not self.assigned:
+            return []
         return self.batches.pop(0) if self.batches else []
 
     def close(self) -> None:
@@ -90,3 +101,15 @@ def test_skip_malformed_collects_without_raising():
     assert reader.poll_once() == 1
     assert isinstance(reader.seen.records[0], ChangeEvent)
     assert "not JSON" in str(reader.seen.malformed[0])
+
+
+def test_the_reader_assigns_itself_each_partition_from_the_start_once_the_topic_exists(
+    monkeypatch,
+):
+    monkeypatch.setattr("cdc_support.kafka.topics.METADATA_EVERY", 0.0)
+    consumer = FakeConsumer([_msg(0, {"id": 1}, _envelope("c", None, {"id": 1}))], created=False)
+    reader = TopicReader("127.0.0.1:9", ["cdc.public.notes"], consumer=consumer)
+    assert reader.poll_once() == 0 and consumer.assigned == []
+    consumer.created = True
+    assert reader.poll_once() == 1
+    assert consumer.assigned == [("cdc.public.notes", 0, confluent_kafka.OFFSET_BEGINNING)]

@@ -1,5 +1,6 @@
-"""Steps for features/faults/delivery_under_faults.feature: a sequenced workload, a fault
-injected mid-stream, and an exact audit of what the approach delivered.
+"""Steps for features/faults/debezium_under_faults.feature and readers_under_faults.feature:
+a sequenced workload, a fault injected mid-stream, and an exact audit of what the approach
+delivered.
 
 The mechanics are in :mod:`cdc_support.faults` (workload, run, matrix, timeline) and the
 ``cdc_fault`` / ``native_reader_factory`` / ``sink_worker_factory`` fixtures; these are the
@@ -34,6 +35,14 @@ DELIVERY_TIMEOUT = 300.0
 READERS = {"PostgreSQL": "postgres", "MariaDB": "mariadb"}
 COMPONENTS = {"PostgreSQL": "postgres", "MariaDB": "mariadb"}
 CONNECTOR_FACTORIES = {"PostgreSQL": "pg_connector_factory", "MariaDB": "mysql_connector_factory"}
+CONNECTOR_SETTINGS: dict[str, dict[str, Any]] = {
+    "PostgreSQL": {},
+    "MariaDB": {"connect.keep.alive.interval.ms": 5000},
+}
+"""What the fault scenarios set on a connector beyond the factory's defaults. Debezium's
+MariaDB connector notices a lost binlog connection only when its keep-alive thread checks,
+every ``connect.keep.alive.interval.ms`` (60 s by default: changes committed after a database
+restart were delivered again 116 s later); the scenarios check every 5 s."""
 
 
 @dataclass
@@ -65,9 +74,18 @@ class FaultRun:
 
 
 @pytest.fixture(scope="session")
-def fault_rows() -> list[FaultRow]:
-    """Every fault scenario's row in this session, for the matrix."""
-    return []
+def fault_rows_by_feature() -> dict[str, list[FaultRow]]:
+    """Feature file -> the rows of its fault scenarios that ran in this session."""
+    return {}
+
+
+@pytest.fixture
+def fault_rows(
+    fault_rows_by_feature: dict[str, list[FaultRow]], request: pytest.FixtureRequest
+) -> list[FaultRow]:
+    """The rows of this feature file's fault scenarios so far, for its matrix (a file's
+    scenarios run in order on one pytest-xdist worker: the matrix scenario comes last)."""
+    return fault_rows_by_feature.setdefault(str(request.node.path), [])
 
 
 def _writer(source: str, fixtures: ScenarioFixtures) -> Any:
@@ -97,7 +115,8 @@ def _prepare(source: str, fixtures: ScenarioFixtures) -> tuple[Any, Any]:
 def debezium_run(source: str, cdc_fixtures: ScenarioFixtures) -> FaultRun:
     """Debezium's connector on the table, a reader of its topic, a Delta sink worker on it."""
     _, writer = _prepare(source, cdc_fixtures)
-    connector = cdc_fixtures.get(CONNECTOR_FACTORIES[source])([TABLE])
+    factory = cdc_fixtures.get(CONNECTOR_FACTORIES[source])
+    connector = factory([TABLE], extra=CONNECTOR_SETTINGS[source] or None)
     topic = connector.topic(TABLE)
     reader = cdc_fixtures.get("kafka_reader_factory")([topic])
     sink = cdc_fixtures.get("sink_worker_factory")(topic, format="delta")
@@ -282,11 +301,11 @@ def timeline_in_report(fault_run: FaultRun, fault_rows: list[FaultRow]) -> None:
     )
 
 
-@then("the matrix of every fault scenario this run measured is attached, and every row passed")
+@then("the matrix of every fault scenario of this feature is attached, and every row passed")
 def fault_matrix(fault_rows: list[FaultRow]) -> None:
     """The whole matrix, one cell per fault and approach (a scenario that failed is red)."""
     if not fault_rows:
-        pytest.skip("no fault scenario ran before this one in this session")
+        pytest.skip("no fault scenario of this feature ran before this one in this session")
     evidence.attach_html("fault matrix", matrix_html(fault_rows))
     evidence.attach_text("fault matrix (markdown)", matrix_markdown(fault_rows))
     failed = [f"{row.fault} under {row.approach}" for row in fault_rows if not row.passed]

@@ -19,8 +19,14 @@ from pytest_bdd import given, parsers, then, when
 from cdc_support.checks.delivery import AuditReport, DeliveryAudit
 from cdc_support.checks.integrity import compare_tables
 from cdc_support.events import ChangeEvent
-from cdc_support.faults.matrix import FaultRow, matrix_html, matrix_markdown
-from cdc_support.faults.run import GUARANTEES, fault_named, rebuilt_against_source, wait_complete
+from cdc_support.faults.matrix import FaultRow, matrix_html
+from cdc_support.faults.run import (
+    CONNECTOR_SETTINGS,
+    GUARANTEES,
+    fault_named,
+    rebuilt_against_source,
+    wait_complete,
+)
 from cdc_support.faults.timeline import fault_timeline, timeline_png
 from cdc_support.faults.workload import MySqlWriter, PostgresWriter, SequencedWorkload
 from cdc_support.sinks.commit_log import audit as sink_audit
@@ -35,14 +41,6 @@ DELIVERY_TIMEOUT = 300.0
 READERS = {"PostgreSQL": "postgres", "MariaDB": "mariadb"}
 COMPONENTS = {"PostgreSQL": "postgres", "MariaDB": "mariadb"}
 CONNECTOR_FACTORIES = {"PostgreSQL": "pg_connector_factory", "MariaDB": "mysql_connector_factory"}
-CONNECTOR_SETTINGS: dict[str, dict[str, Any]] = {
-    "PostgreSQL": {},
-    "MariaDB": {"connect.keep.alive.interval.ms": 5000},
-}
-"""What the fault scenarios set on a connector beyond the factory's defaults. Debezium's
-MariaDB connector notices a lost binlog connection only when its keep-alive thread checks,
-every ``connect.keep.alive.interval.ms`` (60 s by default: changes committed after a database
-restart were delivered again 116 s later); the scenarios check every 5 s."""
 
 
 @dataclass
@@ -73,21 +71,6 @@ class FaultRun:
         self.matrix[self.row] = replace(self.matrix[self.row], **changes)
 
 
-@pytest.fixture(scope="session")
-def fault_rows_by_feature() -> dict[str, list[FaultRow]]:
-    """Feature file -> the rows of its fault scenarios that ran in this session."""
-    return {}
-
-
-@pytest.fixture
-def fault_rows(
-    fault_rows_by_feature: dict[str, list[FaultRow]], request: pytest.FixtureRequest
-) -> list[FaultRow]:
-    """The rows of this feature file's fault scenarios so far, for its matrix (a file's
-    scenarios run in order on one pytest-xdist worker: the matrix scenario comes last)."""
-    return fault_rows_by_feature.setdefault(str(request.node.path), [])
-
-
 def _writer(source: str, fixtures: ScenarioFixtures) -> Any:
     if source == "PostgreSQL":
         return PostgresWriter(fixtures.get("pg_database").dsn, TABLE)
@@ -116,7 +99,7 @@ def debezium_run(source: str, cdc_fixtures: ScenarioFixtures) -> FaultRun:
     """Debezium's connector on the table, a reader of its topic, a Delta sink worker on it."""
     _, writer = _prepare(source, cdc_fixtures)
     factory = cdc_fixtures.get(CONNECTOR_FACTORIES[source])
-    connector = factory([TABLE], extra=CONNECTOR_SETTINGS[source] or None)
+    connector = factory([TABLE], extra=dict(CONNECTOR_SETTINGS[source]) or None)
     topic = connector.topic(TABLE)
     reader = cdc_fixtures.get("kafka_reader_factory")([topic])
     sink = cdc_fixtures.get("sink_worker_factory")(topic, format="delta")
@@ -299,14 +282,3 @@ def timeline_in_report(fault_run: FaultRun, fault_rows: list[FaultRow]) -> None:
     assert timeline.first_fresh_seconds is not None, (
         f"no change committed after the fault was delivered within the window: {timeline}"
     )
-
-
-@then("the matrix of every fault scenario of this feature is attached, and every row passed")
-def fault_matrix(fault_rows: list[FaultRow]) -> None:
-    """The whole matrix, one cell per fault and approach (a scenario that failed is red)."""
-    if not fault_rows:
-        pytest.skip("no fault scenario of this feature ran before this one in this session")
-    evidence.attach_html("fault matrix", matrix_html(fault_rows))
-    evidence.attach_text("fault matrix (markdown)", matrix_markdown(fault_rows))
-    failed = [f"{row.fault} under {row.approach}" for row in fault_rows if not row.passed]
-    assert not failed, f"{len(failed)} of {len(fault_rows)} rows failed: {'; '.join(failed)}"

@@ -20,6 +20,7 @@ from cdc_support.faults.workload import SequencedOp
 from cdc_support.waiting import wait_until
 
 __all__ = [
+    "CONNECTOR_SETTINGS",
     "FAULTS",
     "GUARANTEES",
     "Fault",
@@ -50,6 +51,14 @@ FAULTS: Mapping[str, Fault] = {
     "the sink worker is killed with SIGKILL": Fault("kill", "sink", "kill -9 sink worker"),
     "the reader is killed with SIGKILL": Fault("kill", "reader", "kill -9 native reader"),
 }
+CONNECTOR_SETTINGS: Mapping[str, Mapping[str, object]] = {
+    "PostgreSQL": {},
+    "MariaDB": {"connect.keep.alive.interval.ms": 5000},
+}
+"""What the fault scenarios set on a Debezium connector beyond the factory's defaults, by
+source. The MariaDB connector notices a lost binlog connection only when its keep-alive
+thread checks, every ``connect.keep.alive.interval.ms`` (60 s by default: changes committed
+after a database restart were delivered again 116 s later); the scenarios check every 5 s."""
 GUARANTEES = ("at-least-once", "exactly-once")
 """What an Examples row may promise: duplicates allowed (each a replay), or none at all."""
 

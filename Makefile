@@ -12,8 +12,8 @@ PYTEST := $(VENV)/pytest -p no:cacheprovider --timeout=900
 FEATURES := -n 2 -m "not fault" features
 # unit, plugin and integration tests on two workers (files kept together): 524 s instead of 781 s
 TESTS := -n 2 -m "not fault" tests
-# what kills or restarts a stack component needs a stack of its own: each xdist worker starts one
-FAULTS := -n 2 --cdc-stack-per-worker -m fault tests features/faults
+# what kills or restarts a stack component needs a stack of its own: no xdist workers sharing it
+FAULTS := -m fault tests features/faults
 # make test runs every feature natively, then these again as containers (--cdc-backend=docker):
 # the P1 PostgreSQL features, one MariaDB outline, one sink outline (with its SIGKILL) and the
 # observability features
@@ -27,7 +27,7 @@ setup:
 
 demo: setup
 	@status=0; $(PYTEST) $(FEATURES) --alluredir=$(RESULTS) --clean-alluredir || status=$$?; \
-	$(PYTEST) -n 2 --cdc-stack-per-worker features/faults --alluredir=$(RESULTS) || status=$$?; \
+	$(PYTEST) features/faults --alluredir=$(RESULTS) || status=$$?; \
 	$(MAKE) --no-print-directory report && echo "report: open reports/html/index.html" && exit $$status
 
 test: setup lint

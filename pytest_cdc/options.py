@@ -64,14 +64,6 @@ def add_options(parser: pytest.Parser) -> None:
         help="leave the stack running after the session and print its endpoints.",
     )
     group.addoption(
-        "--cdc-stack-per-worker",
-        action="store_true",
-        dest="cdc_stack_per_worker",
-        default=False,
-        help="with pytest-xdist: each worker starts a stack of its own instead of sharing the "
-        "controller's, so fault scenarios (kills, restarts) can run on several workers.",
-    )
-    group.addoption(
         "--cdc-runtime-dir",
         action="store",
         dest="cdc_runtime_dir",

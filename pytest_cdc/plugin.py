@@ -54,10 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist controller: tell each worker where to ask for the one shared stack
-    (unless each worker starts its own: ``--cdc-stack-per-worker``)."""
-    if node.config.getoption("cdc_stack_per_worker"):
-        return
+    """pytest-xdist controller: tell each worker where to ask for the one shared stack."""
     node.workerinput[SHARED_DIR_KEY] = str(get_state(node.config).serve_workers())
 
 
